@@ -1,0 +1,34 @@
+# The two commands a fresh machine needs: `make run` and `make test`.
+GO      ?= go
+PKGS    := ./...
+# Packages domain/ must never import: it is pure (DESIGN.md point 2).
+FORBIDDEN_IN_DOMAIN := nats-io|EventStore|net/http|database/sql|jackc/pgx|google.golang.org/grpc
+
+.PHONY: run demo test test-short vet depcheck build fmt bench soak fuzz clean
+
+run: ## the main job on embedded defaults
+	$(GO) run ./cmd/payoutdemo
+
+build:
+	$(GO) build $(PKGS)
+
+test: vet depcheck ## every test, with the race detector
+	$(GO) test -race -count=1 -timeout 15m $(PKGS)
+
+test-short:
+	$(GO) test -count=1 -short $(PKGS)
+
+vet:
+	$(GO) vet $(PKGS)
+
+# domain/ imports no infrastructure: checked on every `make test`.
+depcheck:
+	@bad=$$($(GO) list -deps ./domain/... | grep -E '$(FORBIDDEN_IN_DOMAIN)'); \
+	if [ -n "$$bad" ]; then echo "domain/ depends on infrastructure:"; echo "$$bad"; exit 1; fi; \
+	echo "depcheck: domain/ imports no NATS, event-store client, net/http or SQL package"
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+clean:
+	rm -rf ./data
