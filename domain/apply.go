@@ -134,8 +134,7 @@ func Apply(s *Shop, p Payload) {
 		}
 	case PayoutClosed:
 		if p := s.Payouts[e.PayoutID]; p != nil {
-			due, latest := e.RefundDueAt, e.RefundLatestAt
-			p.RefundDueAt, p.RefundLatestAt = &due, &latest
+			p.RefundDueAt, p.RefundLatestAt = e.RefundDueAt, e.RefundLatestAt
 			// The limits are released now (closed does not count); the money
 			// stays held until it is back on the account (closed is not final).
 			transition(s, e.PayoutID, StatusClosed)

@@ -313,7 +313,14 @@ func (d *decision) funding(cmd Command) ([]Payload, error) {
 	return nil, reject(CodeInputInvalid, "unknown funding command %s", cmd.CommandName())
 }
 
-func checkQuotaLimits(per, day *decimal.Decimal) error {
+func (d *decision) checkQuotaLimits(per, day *decimal.Decimal) error {
+	// 1688 grants the permission only; a limit it does not have would be
+	// enforced under no code of its own.
+	st := d.p.Staff
+	limited := st != nil && (st.ScanOnExceed || st.PerPayoutCode != "" && st.DailyCode != "")
+	if !limited && (per != nil || day != nil) {
+		return reject(CodeLimitsUnsupported, "platform %s has no per-payout or per-day staff quota; grant the permission without limits", d.p.Platform)
+	}
 	for _, v := range []*decimal.Decimal{per, day} {
 		if v != nil {
 			if err := CheckAmount(*v); err != nil {
@@ -349,7 +356,7 @@ func (d *decision) staff(cmd Command) ([]Payload, error) {
 		if q != nil {
 			return nil, reject(CodeStaffExists, "staff %s already has a quota", staff)
 		}
-		if err := checkQuotaLimits(g.PerPayout, g.PerDay); err != nil {
+		if err := d.checkQuotaLimits(g.PerPayout, g.PerDay); err != nil {
 			return nil, err
 		}
 		return one(StaffQuotaGranted{Staff: staff, PerPayout: g.PerPayout, PerDay: g.PerDay})
@@ -359,7 +366,7 @@ func (d *decision) staff(cmd Command) ([]Payload, error) {
 	}
 	switch c := cmd.(type) {
 	case ChangeStaffQuota:
-		if err := checkQuotaLimits(c.PerPayout, c.PerDay); err != nil {
+		if err := d.checkQuotaLimits(c.PerPayout, c.PerDay); err != nil {
 			return nil, err
 		}
 		return one(StaffQuotaChanged{Staff: staff, OldPerPayout: q.PerPayout, OldPerDay: q.PerDay, PerPayout: c.PerPayout, PerDay: c.PerDay})

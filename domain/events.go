@@ -309,11 +309,12 @@ type CardExpired struct {
 }
 
 // PayoutClosed: not succeeded within the close delay; its money is due
-// back to the merchant between RefundDueAt and RefundLatestAt.
+// back to the merchant between RefundDueAt and RefundLatestAt (nil when
+// the payout held no money: it was still awaiting approval).
 type PayoutClosed struct {
-	PayoutID       string    `json:"payout_id"`
-	RefundDueAt    time.Time `json:"refund_due_at"`
-	RefundLatestAt time.Time `json:"refund_latest_at"`
+	PayoutID       string     `json:"payout_id"`
+	RefundDueAt    *time.Time `json:"refund_due_at,omitempty"`
+	RefundLatestAt *time.Time `json:"refund_latest_at,omitempty"`
 }
 
 // PayoutRefundedToMerchant: a closed payout's money is back on its account.

@@ -118,7 +118,7 @@ func (f *fixture) rejects(a Actor, cmd Command, code string) *Rejection {
 	return r
 }
 
-func (f *fixture) at(t time.Time)            { f.now = t }
+func (f *fixture) at(t time.Time)          { f.now = t }
 func (f *fixture) advance(d time.Duration) { f.now = f.now.Add(d) }
 
 // order registers (or re-registers) an eligible order of 100.00 cash for

@@ -27,7 +27,7 @@ func (d *decision) initiate(c InitiatePayout) ([]Payload, error) {
 	if !validID(c.PayoutID) || !validID(c.OrderID) {
 		return nil, reject(CodeInputInvalid, "payout ID and order ID must be 1-64 of A-Z a-z 0-9 _ -")
 	}
-	if p.InputRequired != nil && (c.Type == "" || c.Reason == "") {
+	if p.InputRequired != nil && (c.Type == "" || c.Reason == "" || c.Amount.IsZero()) {
 		return nil, reject(p.InputRequired.Code, "type, amount and reason are required")
 	}
 	if err := CheckAmount(c.Amount); err != nil {
@@ -204,8 +204,10 @@ func (d *decision) initiate(c InitiatePayout) ([]Payload, error) {
 		quotaCharged = true
 	}
 
-	// Scan-to-pay is required instead of the balance (PDD).
-	if r := p.ScanRoute; r != nil && route == RouteDirect {
+	// Scan-to-pay is required instead of the balance (PDD). The shop and
+	// order conditions hold for an approved payout too: approval replaces
+	// the staff quota, not the balance's own limits.
+	if r := p.ScanRoute; r != nil && (route == RouteDirect || route == RouteApproval) {
 		if s.ZeroDeposit && !s.DepositPaid {
 			return nil, reject(r.Code, "a zero-deposit shop without deposit pays by scan").with("reason", "zero_deposit")
 		}
@@ -379,7 +381,7 @@ func (d *decision) staffQuota(amount decimal.Decimal, day string, checks *[]Chec
 		if used.Add(amount).GreaterThan(*q.PerDay) {
 			return rejectAmount(code("daily", "daily"), "above the staff daily quota", *q.PerDay, used, amount).with("reason", "staff_daily")
 		}
-		*checks = append(*checks, Check{Rule: orGeneric(p.staffCode("daily"), "staff.daily"), Limit: *q.PerDay, UsedAfter: used.Add(amount)})
+		*checks = append(*checks, Check{Rule: code("daily", "daily"), Limit: *q.PerDay, UsedAfter: used.Add(amount)})
 	}
 	return nil
 }

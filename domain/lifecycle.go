@@ -130,23 +130,25 @@ func (d *decision) lifecycle(cmd Command) ([]Payload, error) {
 			return nil, reject(CodeIllegalTransition, "platform %s does not close payouts", pr.Platform)
 		}
 		switch p.Status {
-		case StatusPending, StatusProcessing, StatusAwaitingBuyerAccount:
+		case StatusPending, StatusProcessing, StatusAwaitingBuyerAccount, StatusAwaitingApproval:
 		default:
 			return nil, illegal()
 		}
 		if due := p.InitiatedAt.Add(pr.Close.After); d.now.Before(due) {
 			return nil, reject(pr.Close.Code, "a payout closes %s after initiation, at %s", pr.Close.After, due.Format(time.RFC3339))
 		}
-		loc := d.s.Location()
-		return one(PayoutClosed{
-			PayoutID:       id,
-			RefundDueAt:    AddBusinessDays(d.now, pr.Close.RefundMinDays, loc, d.req.Holidays),
-			RefundLatestAt: AddBusinessDays(d.now, pr.Close.RefundMaxDays, loc, d.req.Holidays),
-		})
+		ev := PayoutClosed{PayoutID: id}
+		if p.FundsHeld { // money left the account: it is due back later
+			loc := d.s.Location()
+			due := AddBusinessDays(d.now, pr.Close.RefundMinDays, loc, d.req.Holidays)
+			latest := AddBusinessDays(d.now, pr.Close.RefundMaxDays, loc, d.req.Holidays)
+			ev.RefundDueAt, ev.RefundLatestAt = &due, &latest
+		}
+		return one(ev)
 
 	case RefundToMerchant:
-		if p.Status != StatusClosed || pr.Close == nil {
-			return nil, illegal()
+		if p.Status != StatusClosed || pr.Close == nil || p.RefundDueAt == nil {
+			return nil, illegal() // a payout closed while awaiting approval took no money
 		}
 		if p.RefundDueAt != nil && d.now.Before(*p.RefundDueAt) {
 			return nil, reject(pr.Close.Code, "the refund is due from %s", p.RefundDueAt.Format(time.RFC3339))

@@ -5,7 +5,8 @@ import (
 )
 
 // Amounts are CNY as decimal.Decimal (never float64). On the wire they are
-// JSON strings ("12.50"), which shopspring/decimal produces by default.
+// JSON strings of the exact value ("12.5" for 12.50), which
+// shopspring/decimal produces by default; Money formats two places.
 
 // ParseAmount parses a decimal string and checks it as an amount: at most
 // two decimal places (money.precision; never rounded) and positive

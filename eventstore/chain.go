@@ -94,3 +94,7 @@ func (v *ChainVerifier) Check(e RecordedEvent) error {
 
 // Head returns the last verified version and hash.
 func (v *ChainVerifier) Head() (uint64, Hash) { return v.version, v.head }
+
+// Reset makes the verifier continue from a known head (version, hash), so
+// that a reader that already verified a prefix checks only what follows.
+func (v *ChainVerifier) Reset(version uint64, head Hash) { v.version, v.head = version, head }
