@@ -47,8 +47,10 @@ type EnrollShop struct {
 	Limits          Limits `json:"limits"`
 }
 
-// SetShopLimits sets merchant limits (each at most the platform ceiling) and
-// the password-free threshold for SMS verification.
+// SetShopLimits replaces the merchant limits (each at most the platform
+// ceiling; an unset limit falls back to the ceiling) and sets the
+// password-free threshold for SMS verification. A command carrying only a
+// threshold keeps the limits.
 type SetShopLimits struct {
 	Ref
 	Limits                Limits           `json:"limits"`

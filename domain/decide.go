@@ -158,14 +158,24 @@ func (d *decision) enroll(c EnrollShop) ([]Payload, error) {
 			return nil, reject(e.WalletCode, "the %s account must be opened first", e.WalletKind)
 		}
 	}
-	if err := d.checkLimits(c.Limits); err != nil {
+	limits := c.Limits
+	if limits == (Limits{}) {
+		// Re-enabling the tool without naming limits keeps the merchant's.
+		limits = d.s.Limits
+	}
+	if err := d.checkLimits(limits); err != nil {
 		return nil, err
 	}
-	return one(ShopEnrolled{By: d.req.Actor.ID, Limits: c.Limits})
+	return one(ShopEnrolled{By: d.req.Actor.ID, Limits: limits})
 }
 
 func (d *decision) setLimits(c SetShopLimits) ([]Payload, error) {
-	if err := d.checkLimits(c.Limits); err != nil {
+	limits := c.Limits
+	if limits == (Limits{}) && c.PasswordFreeThreshold != nil {
+		// Only the threshold was sent: the limits stay as they are.
+		limits = d.s.Limits
+	}
+	if err := d.checkLimits(limits); err != nil {
 		return nil, err
 	}
 	pf := d.s.PasswordFree
@@ -178,7 +188,7 @@ func (d *decision) setLimits(c SetShopLimits) ([]Payload, error) {
 		}
 		pf = *c.PasswordFreeThreshold
 	}
-	return one(ShopLimitsSet{Old: d.s.Limits, New: c.Limits, OldPasswordFreeThreshold: d.s.PasswordFree, PasswordFreeThreshold: pf})
+	return one(ShopLimitsSet{Old: d.s.Limits, New: limits, OldPasswordFreeThreshold: d.s.PasswordFree, PasswordFreeThreshold: pf})
 }
 
 // checkLimits: every merchant limit is one the platform has, well formed,

@@ -133,7 +133,9 @@ func (d *decision) initiate(c InitiatePayout) ([]Payload, error) {
 		return nil, rejectAmount(p.LimitCodes.PerPayoutMax, "above the per-payout limit", *lim.PerPayoutMax, decimal.Zero, c.Amount)
 	}
 	if r := p.CashShare; r != nil {
-		max := o.CashPaid.Mul(r.Percent).Div(decimal.NewFromInt(100))
+		// Amounts have two decimals, so the cent below the exact share is
+		// the true maximum (cash 90.01 -> 45.00, not 45.005).
+		max := o.CashPaid.Mul(r.Percent).Div(decimal.NewFromInt(100)).Truncate(2)
 		if c.Amount.GreaterThan(max) {
 			return nil, rejectAmount(r.Code, "above "+r.Percent.String()+"% of the cash paid", max, decimal.Zero, c.Amount)
 		}

@@ -138,7 +138,9 @@ func (d *decision) lifecycle(cmd Command) ([]Payload, error) {
 			return nil, reject(pr.Close.Code, "a payout closes %s after initiation, at %s", pr.Close.After, due.Format(time.RFC3339))
 		}
 		ev := PayoutClosed{PayoutID: id}
-		if p.FundsHeld { // money left the account: it is due back later
+		// Money left the merchant (held on the account, or paid by scan: a
+		// scan payout that can close was topped up): it is due back later.
+		if p.FundsHeld || p.Funding == FundingScan {
 			loc := d.s.Location()
 			due := AddBusinessDays(d.now, pr.Close.RefundMinDays, loc, d.req.Holidays)
 			latest := AddBusinessDays(d.now, pr.Close.RefundMaxDays, loc, d.req.Holidays)
