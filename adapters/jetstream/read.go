@@ -1,0 +1,353 @@
+package jetstream
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/payoutledger/ledger/eventstore"
+)
+
+// Read limits. A page is bounded so that one call's memory is bounded;
+// returning fewer events than max is within the contract.
+const (
+	DefaultPageSize = 1000    // events per page when max <= 0
+	MaxReadStream   = 10_000  // cap on one ReadStream page
+	MaxReadAll      = 100_000 // cap on one ReadAll page
+)
+
+// Read-your-writes retries, up to about a second: only a lagging R3
+// follower answering a direct get ever needs them.
+const (
+	lagRetries = 200
+	lagWait    = 5 * time.Millisecond
+)
+
+// ReadStream returns up to max events of stream from fromVersion (see
+// eventstore.Store), with one batched direct get filtered on the stream's
+// subjects. A stream this process appended to reads its own writes.
+//
+// Errors: eventstore.ErrStreamNotFound (no events, or a name that is not
+// "<category>.<id>"), eventstore.ErrChainBroken (versions not consecutive:
+// the log was altered), ErrMalformed, eventstore.ErrClosed, ctx's error.
+func (s *Store) ReadStream(ctx context.Context, stream string, fromVersion uint64, max int) ([]eventstore.RecordedEvent, error) {
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	if err := checkStream(stream); err != nil {
+		return nil, fmt.Errorf("%w: %w", eventstore.ErrStreamNotFound, err)
+	}
+	if fromVersion == 0 {
+		fromVersion = 1
+	}
+	max = clampPage(max, MaxReadStream)
+	ctx, cancel := s.withTimeout(ctx)
+	defer cancel()
+	for attempt := 0; ; attempt++ {
+		out, h, err := s.readStream(ctx, stream, fromVersion, max)
+		if err != nil {
+			return nil, err
+		}
+		// Own writes not visible yet: a lagging replica answered.
+		if cached, ok := s.heads.get(stream); ok && len(out) < max && lastVersion(out, fromVersion) < cached.version && attempt < lagRetries {
+			if err := sleep(ctx, lagWait); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if len(out) == 0 && h.version == 0 {
+			return nil, fmt.Errorf("%w: %s", eventstore.ErrStreamNotFound, stream)
+		}
+		return out, nil
+	}
+}
+
+func lastVersion(out []eventstore.RecordedEvent, from uint64) uint64 {
+	if len(out) == 0 {
+		return from - 1
+	}
+	return out[len(out)-1].Version
+}
+
+// readStream reads one page and returns the head it located it with (the
+// zero head when the stream does not exist).
+func (s *Store) readStream(ctx context.Context, stream string, from uint64, max int) ([]eventstore.RecordedEvent, head, error) {
+	h, ok := s.heads.get(stream)
+	if !ok || from > h.version {
+		loaded, err := s.loadHead(ctx, stream)
+		if err != nil {
+			return nil, head{}, err
+		}
+		// A lagging R3 follower may answer with an older head (or none)
+		// than this process already saw: keep the later one.
+		if loaded.version > h.version {
+			h = loaded
+		}
+	}
+	if h.version == 0 || from > h.version {
+		return nil, h, nil
+	}
+	seq, err := s.seqOfVersion(ctx, stream, from, h)
+	if err != nil {
+		return nil, h, err
+	}
+	out := make([]eventstore.RecordedEvent, 0, min(max, int(h.version-from)+1))
+	for len(out) < max {
+		pending, err := s.getBatch(ctx, directGetRequest{Seq: seq, NextFor: s.subj.filter(stream), Batch: min(max-len(out), maxBatchGet), MaxBytes: maxBatchBytes},
+			func(r eventstore.RecordedEvent) error {
+				if want := from + uint64(len(out)); r.Stream != stream || r.Version != want {
+					return &eventstore.ChainError{Stream: stream, Version: want, Reason: fmt.Sprintf("read %s version %d at position %d", r.Stream, r.Version, r.Position)}
+				}
+				out = append(out, r)
+				return nil
+			})
+		if err != nil {
+			return nil, h, err
+		}
+		if len(out) == 0 || pending == 0 {
+			break
+		}
+		seq = out[len(out)-1].Position + 1
+	}
+	if n := len(out); n > 0 {
+		last := out[n-1]
+		s.cursors.put(stream, last.Version+1, last.Position+1)
+		s.heads.put(stream, head{version: last.Version, seq: last.Position, hash: last.Hash})
+	}
+	return out, h, nil
+}
+
+// seqOfVersion finds the JetStream sequence of a stream's version v
+// (1 <= v <= h.version). Sequential paging hits the cursor cache; version
+// 1 and the head are known; otherwise a binary search over direct gets
+// ("first message of the stream at or after sequence x"), log2 of the
+// stream sequence round trips.
+func (s *Store) seqOfVersion(ctx context.Context, stream string, v uint64, h head) (uint64, error) {
+	switch {
+	case v == 1:
+		return 1, nil
+	case v == h.version:
+		return h.seq, nil
+	}
+	if seq, ok := s.cursors.get(stream, v); ok {
+		return seq, nil
+	}
+	// Versions after v occupy distinct later sequences.
+	lo, hi := uint64(1), h.seq-(h.version-v)
+	for lo <= hi {
+		mid := lo + (hi-lo)/2
+		r, ok, err := s.getOne(ctx, directGetRequest{Seq: mid, NextFor: s.subj.filter(stream)})
+		if err != nil {
+			return 0, err
+		}
+		switch {
+		case !ok:
+			hi = mid - 1
+		case r.Version == v:
+			return r.Position, nil
+		case r.Version < v:
+			lo = r.Position + 1
+		default:
+			hi = mid - 1
+		}
+	}
+	return 0, &eventstore.ChainError{Stream: stream, Version: v, Reason: "version not found below the stream's head (removed event)"}
+}
+
+// ReadAll returns up to max events (at most MaxReadAll; DefaultPageSize
+// when max <= 0) from fromPosition in global order: JetStream stream
+// sequence order. It first reads up to directProbe events with one batched
+// direct get (cheap at the tail of the log); if more are pending it reads
+// the rest through an ephemeral pull consumer, which costs about a third
+// less CPU per event than direct gets (the server adds no headers per
+// message): measured here, 8 against 12 microseconds.
+//
+// Errors: ErrMalformed (a message in the stream that is not a ledger
+// event), eventstore.ErrClosed, ctx's error, a JetStream error.
+func (s *Store) ReadAll(ctx context.Context, fromPosition uint64, max int) ([]eventstore.RecordedEvent, error) {
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	if fromPosition == 0 {
+		fromPosition = 1
+	}
+	max = clampPage(max, MaxReadAll)
+	ctx, cancel := s.withTimeout(ctx)
+	defer cancel()
+	var out []eventstore.RecordedEvent
+	seq := fromPosition
+	for attempt := 0; len(out) < max; {
+		n := len(out)
+		pending, err := s.getBatch(ctx, directGetRequest{Seq: seq, Batch: min(max-len(out), directProbe), MaxBytes: maxBatchBytes},
+			func(r eventstore.RecordedEvent) error {
+				out = append(out, r)
+				return nil
+			})
+		if err != nil {
+			return nil, err
+		}
+		if len(out) > n {
+			seq = out[len(out)-1].Position + 1
+		}
+		if pending > 0 && len(out) > n && len(out) < max {
+			if out, err = s.readAllConsumer(ctx, seq, max, out); err != nil {
+				return nil, err
+			}
+			break
+		}
+		if pending > 0 && len(out) > n {
+			continue
+		}
+		// At the end: unless this process was acknowledged a later
+		// position, which a lagging replica has not caught up with yet.
+		if seq > s.lastAcked.Load() || attempt == lagRetries {
+			break
+		}
+		attempt++
+		if err := sleep(ctx, lagWait); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// directProbe is how many events ReadAll reads with a direct get before it
+// pays for a consumer (about a millisecond to create and delete).
+const directProbe = 256
+
+// pullBatch is how many messages a consumer keeps in flight towards this
+// client: measured here, 1,000 replays faster than 10,000 and bounds memory.
+const pullBatch = 1000
+
+// readAllConsumer appends to out the events from seq on, until out holds
+// max or the log's end as of the consumer's creation.
+func (s *Store) readAllConsumer(ctx context.Context, seq uint64, max int, out []eventstore.RecordedEvent) ([]eventstore.RecordedEvent, error) {
+	cons, err := s.stream.CreateConsumer(ctx, jetstream.ConsumerConfig{
+		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:       seq,
+		AckPolicy:         jetstream.AckNonePolicy,
+		FilterSubject:     s.subj.all(),
+		MemoryStorage:     true,
+		Replicas:          1,
+		InactiveThreshold: time.Minute, // if the delete below is lost
+	})
+	if err != nil {
+		return nil, s.failed(fmt.Errorf("jetstream: read all: %w", err))
+	}
+	info := cons.CachedInfo()
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.RequestTimeout)
+		defer cancel()
+		_ = s.js.DeleteConsumer(ctx, s.cfg.StreamName, info.Name)
+	}()
+	want := min(uint64(max-len(out)), info.NumPending)
+	if want == 0 {
+		return out, nil
+	}
+	it, err := cons.Messages(jetstream.PullMaxMessages(int(min(want, pullBatch))))
+	if err != nil {
+		return nil, s.failed(fmt.Errorf("jetstream: read all: %w", err))
+	}
+	defer it.Stop()
+	prev := seq - 1
+	for range want {
+		m, err := it.Next(jetstream.NextContext(ctx))
+		if err != nil {
+			return nil, s.failed(fmt.Errorf("jetstream: read all: %w", err))
+		}
+		md, err := m.Metadata()
+		if err != nil {
+			return nil, fmt.Errorf("jetstream: read all: %w", err)
+		}
+		if md.Sequence.Stream <= prev {
+			return nil, fmt.Errorf("jetstream: read all: consumer delivered sequence %d after %d", md.Sequence.Stream, prev)
+		}
+		prev = md.Sequence.Stream
+		r, err := Decode(m.Subject(), md.Sequence.Stream, m.Headers(), m.Data())
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// Head returns the stream's version and chain head, read from the server
+// (not from the cache: a caller deciding a command needs the current head).
+//
+// Errors: eventstore.ErrStreamNotFound for a name that is not
+// "<category>.<id>", ErrMalformed, eventstore.ErrClosed, ctx's error.
+func (s *Store) Head(ctx context.Context, stream string) (uint64, eventstore.Hash, error) {
+	if err := s.check(); err != nil {
+		return 0, eventstore.Hash{}, err
+	}
+	if err := checkStream(stream); err != nil {
+		return 0, eventstore.Hash{}, fmt.Errorf("%w: %w", eventstore.ErrStreamNotFound, err)
+	}
+	ctx, cancel := s.withTimeout(ctx)
+	defer cancel()
+	for attempt := 0; ; attempt++ {
+		h, err := s.loadHead(ctx, stream)
+		if err != nil {
+			return 0, eventstore.Hash{}, err
+		}
+		if cached, ok := s.heads.get(stream); ok && cached.version > h.version && attempt < lagRetries {
+			if err := sleep(ctx, lagWait); err != nil {
+				return 0, eventstore.Hash{}, err
+			}
+			continue
+		}
+		return h.version, h.hash, nil
+	}
+}
+
+func clampPage(max, limit int) int {
+	if max <= 0 {
+		return DefaultPageSize
+	}
+	return min(max, limit)
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// cursorCache remembers where the next page of a stream starts, so that
+// reading a long stream page by page costs one request per page.
+type cursorCache struct {
+	mu  sync.Mutex
+	m   map[string][2]uint64 // stream -> {next version, sequence to start at}
+	max int
+}
+
+func (c *cursorCache) get(stream string, version uint64) (uint64, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cur, ok := c.m[stream]
+	return cur[1], ok && cur[0] == version
+}
+
+func (c *cursorCache) put(stream string, version, seq uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = make(map[string][2]uint64)
+	}
+	if _, ok := c.m[stream]; !ok && len(c.m) >= c.max {
+		for k := range c.m {
+			delete(c.m, k)
+			break
+		}
+	}
+	c.m[stream] = [2]uint64{version, seq}
+}

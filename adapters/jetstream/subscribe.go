@@ -1,0 +1,82 @@
+package jetstream
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/payoutledger/ledger/eventstore"
+)
+
+// Subscribe delivers every event from fromPosition in global order, stored
+// ones first, then live ones, through a JetStream ordered consumer (an
+// ephemeral consumer that the client recreates from the last delivered
+// sequence if it ever sees a gap, so nothing is skipped or repeated). fn is
+// called from the calling goroutine only.
+//
+// Errors: ctx's error when ctx is done, fn's error as is,
+// eventstore.ErrClosed when the store is closed, ErrMalformed, or a
+// JetStream error creating the consumer.
+func (s *Store) Subscribe(ctx context.Context, fromPosition uint64, fn func(eventstore.RecordedEvent) error) error {
+	if err := s.check(); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-s.closing:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+
+	cfg := jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{s.subj.all()},
+		DeliverPolicy:  jetstream.DeliverAllPolicy,
+	}
+	if fromPosition > 1 {
+		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, fromPosition
+	}
+	setup, cancelSetup := s.withTimeout(ctx)
+	defer cancelSetup()
+	cons, err := s.stream.OrderedConsumer(setup, cfg)
+	if err != nil {
+		return s.subscribeErr(ctx, fmt.Errorf("jetstream: subscribe: %w", err))
+	}
+	it, err := cons.Messages(jetstream.PullMaxMessages(pullBatch))
+	if err != nil {
+		return s.subscribeErr(ctx, fmt.Errorf("jetstream: subscribe: %w", err))
+	}
+	defer it.Stop()
+	for {
+		m, err := it.Next(jetstream.NextContext(ctx))
+		if err != nil {
+			return s.subscribeErr(ctx, fmt.Errorf("jetstream: subscribe: %w", err))
+		}
+		md, err := m.Metadata()
+		if err != nil {
+			return fmt.Errorf("jetstream: subscribe: %w", err)
+		}
+		r, err := Decode(m.Subject(), md.Sequence.Stream, m.Headers(), m.Data())
+		if err != nil {
+			return err
+		}
+		if err := fn(r); err != nil {
+			return err
+		}
+	}
+}
+
+// subscribeErr prefers the reason Subscribe was stopped over the error it
+// caused.
+func (s *Store) subscribeErr(ctx context.Context, err error) error {
+	if s.closed.Load() {
+		return fmt.Errorf("%w: %w", eventstore.ErrClosed, err)
+	}
+	if ctx.Err() != nil {
+		return context.Cause(ctx)
+	}
+	return err
+}
