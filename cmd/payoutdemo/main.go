@@ -1,0 +1,97 @@
+// Command payoutdemo plays a realistic day across the five platforms
+// through the real command path (handler -> domain -> embedded JetStream
+// store with fsync before every acknowledgement) and prints what the ledger
+// decided: accepted events and rejections with their rule codes. Then it
+// reads the whole log back as an auditor would and verifies every stream's
+// hash chain.
+//
+//	go run ./cmd/payoutdemo            # a fresh temporary data directory
+//	go run ./cmd/payoutdemo -data DIR  # keep the events in DIR (must be new)
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"time"
+
+	_ "time/tzdata" // shops' time zones without relying on the host's zoneinfo
+
+	"github.com/payoutledger/ledger/adapters/jetstream"
+	"github.com/payoutledger/ledger/domain"
+	"github.com/payoutledger/ledger/eventstore"
+	"github.com/payoutledger/ledger/eventstore/handler"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "payoutdemo:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	dataDir := flag.String("data", "", "data directory for the embedded NATS server (default: a new temporary directory, removed at exit)")
+	flag.Parse()
+	dir := *dataDir
+	if dir == "" {
+		tmp, err := os.MkdirTemp("", "payoutdemo-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(tmp)
+		dir = tmp
+	}
+	ctx := context.Background()
+	store, err := jetstream.Open(ctx, jetstream.Config{DataDir: dir})
+	if err != nil {
+		return fmt.Errorf("open the embedded event store: %w", err)
+	}
+	defer store.Close()
+
+	shanghai, err := time.LoadLocation(domain.DefaultTimeZone)
+	if err != nil {
+		return err
+	}
+	clk := &clock{now: time.Date(2026, 11, 23, 10, 0, 0, 0, shanghai)}
+	h := handler.New(store, handler.Config{Clock: clk.Now})
+	fmt.Printf("payout ledger demo: embedded JetStream in %s, fsync before every acknowledgement\n", dir)
+	fmt.Printf("virtual clock starts %s (Asia/Shanghai); +duration shows timers firing\n", clk.now.Format("Mon 2006-01-02 15:04"))
+	r := &runner{ctx: ctx, h: h, clk: clk, out: os.Stdout, rejected: map[string]int{}}
+	r.run()
+	return audit(ctx, store)
+}
+
+// audit reads the log from position 0 and verifies every stream's chain.
+func audit(ctx context.Context, store eventstore.Store) error {
+	verifiers := map[string]*eventstore.ChainVerifier{}
+	var n int
+	var from uint64
+	for {
+		recs, err := store.ReadAll(ctx, from, 1000)
+		if err != nil {
+			return err
+		}
+		if len(recs) == 0 {
+			break
+		}
+		for _, r := range recs {
+			v := verifiers[r.Stream]
+			if v == nil {
+				v = &eventstore.ChainVerifier{Stream: r.Stream}
+				verifiers[r.Stream] = v
+			}
+			if err := v.Check(r); err != nil {
+				return fmt.Errorf("audit: %w", err)
+			}
+			if _, err := handler.Decode(r); err != nil {
+				return fmt.Errorf("audit: %s v%d: %w", r.Stream, r.Version, err)
+			}
+			n++
+			from = r.Position + 1
+		}
+	}
+	fmt.Printf("\naudit: read %d events from position 0; %d streams, every hash chain verified\n", n, len(verifiers))
+	return nil
+}
