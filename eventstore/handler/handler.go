@@ -59,6 +59,10 @@ type Config struct {
 	MaxRetries int              // conflicts retried per command; default 16
 	Holidays   map[string]bool  // non-business days for refund due dates
 	PageSize   int              // events per read when loading a stream; default 1000
+	// OnAppend, if set, is told every stream head this handler appended
+	// (tail-truncation guard: heads are kept outside the streams). Called
+	// with the shop's lock held: it must be quick and must not call back.
+	OnAppend func(stream string, version uint64, head eventstore.Hash)
 }
 
 // Handler decides and appends commands. Safe for concurrent use; commands
@@ -197,6 +201,9 @@ func (h *Handler) Handle(ctx context.Context, cmd domain.Command, meta Meta) (Re
 		}
 		events[len(events)-1].Position = res.LastPosition
 		e.head = res.LastHash
+		if h.cfg.OnAppend != nil {
+			h.cfg.OnAppend(stream, res.LastVersion, res.LastHash)
+		}
 		if meta.IdempotencyKey != "" {
 			e.idem[meta.IdempotencyKey] = idemRecord{digest: digest, events: events, last: res.LastVersion}
 		}
