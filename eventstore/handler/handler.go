@@ -63,6 +63,12 @@ type Config struct {
 	// (tail-truncation guard: heads are kept outside the streams). Called
 	// with the shop's lock held: it must be quick and must not call back.
 	OnAppend func(stream string, version uint64, head eventstore.Hash)
+	// Snapshots, if set, keeps the decision state of long streams so that
+	// loading a shop reads only the events after its last snapshot.
+	Snapshots SnapshotStore
+	// SnapshotEvery: a snapshot is written once this many events were
+	// applied since the last one (default 10,000).
+	SnapshotEvery uint64
 }
 
 // Handler decides and appends commands. Safe for concurrent use; commands
@@ -72,23 +78,27 @@ type Handler struct {
 	store eventstore.Store
 	cfg   Config
 
-	mu    sync.Mutex
-	shops map[string]*shopEntry
+	mu     sync.Mutex
+	shops  map[string]*shopEntry
+	snapWG sync.WaitGroup
 }
 
 type shopEntry struct {
-	mu    sync.Mutex
-	shop  *domain.Shop
-	head  eventstore.Hash
-	idem  map[string]idemRecord
-	ready bool
+	mu       sync.Mutex
+	shop     *domain.Shop
+	head     eventstore.Hash
+	idem     map[string]IdemRecord
+	ready    bool
+	snapshot uint64 // version of the last snapshot loaded or written
 }
 
-// idemRecord is what an idempotency key produced the first time.
-type idemRecord struct {
-	digest string
-	events []domain.Event
-	last   uint64
+// IdemRecord is where an idempotency key's first outcome lies in the
+// stream: its events are versions First..Last, decided from a command
+// whose body had Digest. The events themselves are read back on a replay,
+// so the record is small enough to keep for the life of the ledger.
+type IdemRecord struct {
+	Digest      string
+	First, Last uint64
 }
 
 // New returns a Handler over a store.
@@ -104,6 +114,9 @@ func New(store eventstore.Store, cfg Config) *Handler {
 	}
 	if cfg.PageSize <= 0 {
 		cfg.PageSize = 1000
+	}
+	if cfg.SnapshotEvery == 0 {
+		cfg.SnapshotEvery = 10_000
 	}
 	return &Handler{store: store, cfg: cfg, shops: map[string]*shopEntry{}}
 }
@@ -135,20 +148,23 @@ func (h *Handler) Handle(ctx context.Context, cmd domain.Command, meta Meta) (Re
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if !e.ready {
-		if err := h.catchUp(ctx, stream, e); err != nil {
+		if err := h.load(ctx, stream, e); err != nil {
 			return Result{}, err
 		}
-		e.ready = true
 	}
 	fresh := false // the cache was confirmed at the head during this call
 	for attempt := 0; ; attempt++ {
 		if meta.IdempotencyKey != "" {
 			if rec, ok := e.idem[meta.IdempotencyKey]; ok {
-				if rec.digest != digest {
+				if rec.Digest != digest {
 					return Result{}, &domain.Rejection{Code: domain.CodeIdempotencyReused,
 						Message: "the idempotency key was used for a different command"}
 				}
-				return Result{Stream: stream, Events: rec.events, Version: rec.last, Replayed: true}, nil
+				events, err := h.readEvents(ctx, stream, rec.First, rec.Last)
+				if err != nil {
+					return Result{}, err
+				}
+				return Result{Stream: stream, Events: events, Version: rec.Last, Replayed: true}, nil
 			}
 		}
 		req := domain.Request{
@@ -205,8 +221,9 @@ func (h *Handler) Handle(ctx context.Context, cmd domain.Command, meta Meta) (Re
 			h.cfg.OnAppend(stream, res.LastVersion, res.LastHash)
 		}
 		if meta.IdempotencyKey != "" {
-			e.idem[meta.IdempotencyKey] = idemRecord{digest: digest, events: events, last: res.LastVersion}
+			e.idem[meta.IdempotencyKey] = IdemRecord{Digest: digest, First: res.FirstVersion, Last: res.LastVersion}
 		}
+		h.maybeSnapshot(stream, e)
 		return Result{Stream: stream, Events: events, Version: res.LastVersion}, nil
 	}
 }
@@ -218,10 +235,13 @@ func (h *Handler) State(ctx context.Context, ref domain.ShopRef) (*domain.Shop, 
 	e := h.entry(ref.Stream(), ref)
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if err := h.catchUp(ctx, ref.Stream(), e); err != nil {
+	if !e.ready {
+		if err := h.load(ctx, ref.Stream(), e); err != nil {
+			return nil, err
+		}
+	} else if err := h.catchUp(ctx, ref.Stream(), e); err != nil {
 		return nil, err
 	}
-	e.ready = true
 	return e.shop, nil
 }
 
@@ -230,7 +250,7 @@ func (h *Handler) entry(stream string, ref domain.ShopRef) *shopEntry {
 	defer h.mu.Unlock()
 	e, ok := h.shops[stream]
 	if !ok {
-		e = &shopEntry{shop: domain.NewShop(ref), idem: map[string]idemRecord{}}
+		e = &shopEntry{shop: domain.NewShop(ref), idem: map[string]IdemRecord{}}
 		h.shops[stream] = e
 	}
 	return e
@@ -260,11 +280,14 @@ func (h *Handler) catchUp(ctx context.Context, stream string, e *shopEntry) erro
 			domain.Apply(e.shop, ev.Data)
 			e.head = r.Hash
 			if ev.IdempotencyKey != "" {
-				rec := e.idem[ev.IdempotencyKey]
-				if rec.digest == "" || rec.last+1 == r.Version && rec.digest == ev.CommandDigest {
-					rec.digest = ev.CommandDigest
-					rec.events = append(rec.events, ev)
-					rec.last = r.Version
+				// A command's events are contiguous (one append): the first
+				// sets the record, the following ones extend it.
+				rec, seen := e.idem[ev.IdempotencyKey]
+				switch {
+				case !seen:
+					e.idem[ev.IdempotencyKey] = IdemRecord{Digest: ev.CommandDigest, First: r.Version, Last: r.Version}
+				case rec.Last+1 == r.Version && rec.Digest == ev.CommandDigest:
+					rec.Last = r.Version
 					e.idem[ev.IdempotencyKey] = rec
 				}
 			}
