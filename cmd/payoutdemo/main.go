@@ -5,8 +5,9 @@
 // reads the whole log back as an auditor would and verifies every stream's
 // hash chain.
 //
-//	go run ./cmd/payoutdemo            # a fresh temporary data directory
-//	go run ./cmd/payoutdemo -data DIR  # keep the events in DIR (must be new)
+//	go run ./cmd/payoutdemo              # a fresh temporary data directory
+//	go run ./cmd/payoutdemo -data DIR    # keep the events in DIR (must be new)
+//	go run ./cmd/payoutdemo -sync interval  # acknowledge before fsync (see README)
 package main
 
 import (
@@ -33,6 +34,7 @@ func main() {
 
 func run() error {
 	dataDir := flag.String("data", "", "data directory for the embedded NATS server (default: a new temporary directory, removed at exit)")
+	sync := flag.String("sync", string(jetstream.SyncAlways), "fsync policy: always (fsync before every acknowledgement) or interval (acknowledge once written, fsync in the background)")
 	flag.Parse()
 	dir := *dataDir
 	if dir == "" {
@@ -44,7 +46,7 @@ func run() error {
 		dir = tmp
 	}
 	ctx := context.Background()
-	store, err := jetstream.Open(ctx, jetstream.Config{DataDir: dir})
+	store, err := jetstream.Open(ctx, jetstream.Config{DataDir: dir, Sync: jetstream.Sync(*sync)})
 	if err != nil {
 		return fmt.Errorf("open the embedded event store: %w", err)
 	}
@@ -56,7 +58,11 @@ func run() error {
 	}
 	clk := &clock{now: time.Date(2026, 11, 23, 10, 0, 0, 0, shanghai)}
 	h := handler.New(store, handler.Config{Clock: clk.Now})
-	fmt.Printf("payout ledger demo: embedded JetStream in %s, fsync before every acknowledgement\n", dir)
+	mode := "fsync before every acknowledgement"
+	if jetstream.Sync(*sync) == jetstream.SyncInterval {
+		mode = "acknowledged once written, fsynced in the background"
+	}
+	fmt.Printf("payout ledger demo: embedded JetStream in %s, %s\n", dir, mode)
 	fmt.Printf("virtual clock starts %s (Asia/Shanghai); +duration shows timers firing\n", clk.now.Format("Mon 2006-01-02 15:04"))
 	r := &runner{ctx: ctx, h: h, clk: clk, out: os.Stdout, rejected: map[string]int{}}
 	r.run()
