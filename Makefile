@@ -17,6 +17,10 @@ build:
 
 test: vet depcheck ## every test, with the race detector
 	$(GO) test -race -count=1 -timeout 15m $(PKGS)
+	@if [ -z "$$PAYOUT_ESDB_URL" ]; then \
+	  echo "NOTE: the EventStoreDB conformance suite did NOT run (no server here)."; \
+	  echo "      Run it with PAYOUT_ESDB_URL='esdb://127.0.0.1:2113?tls=false' go test ./adapters/esdb/ -run Conformance -v (docs/eventstore-esdb.md)"; \
+	fi
 
 test-short:
 	$(GO) test -count=1 -short $(PKGS)
