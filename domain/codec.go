@@ -41,19 +41,38 @@ type eventKind struct {
 
 var registry = map[string]*eventKind{}
 
+// RegisterEvent makes T the Go type that events named T.EventType() decode
+// into, at that type's current schema version. Start-up only: the registry
+// is read without locks, so call it before any event is encoded or decoded
+// (from init or main), never while commands are served.
+//
+// A new name starts at schema version 1 with no upcasters. Registering an
+// existing name (the v2 struct of an evolved event) replaces only its Go
+// type: the current schema version and the upcasters already registered
+// stay, because the events stored at older versions still need them.
+// Register the new type together with the upcaster that produces its
+// shape (RegisterUpcaster), so that no body is decoded in between.
+// It panics if T.EventType() is empty (a programming error).
+func RegisterEvent[T Payload]() { register[T]() }
+
 func register[T Payload]() {
 	var z T
-	registry[z.EventType()] = &eventKind{
-		current: 1,
-		decode: func(b []byte) (Payload, error) {
-			var v T
-			if err := json.Unmarshal(b, &v); err != nil {
-				return nil, err
-			}
-			return v, nil
-		},
-		upcasters: map[int]Upcaster{},
+	name := z.EventType()
+	if name == "" {
+		panic(fmt.Sprintf("domain: event type %T has an empty name", z))
 	}
+	decode := func(b []byte) (Payload, error) {
+		var v T
+		if err := json.Unmarshal(b, &v); err != nil {
+			return nil, err
+		}
+		return v, nil
+	}
+	if k, ok := registry[name]; ok {
+		k.decode = decode
+		return
+	}
+	registry[name] = &eventKind{current: 1, decode: decode, upcasters: map[int]Upcaster{}}
 }
 
 func init() {
