@@ -15,6 +15,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 	"time"
 
 	_ "time/tzdata" // shops' time zones without relying on the host's zoneinfo
@@ -23,6 +24,7 @@ import (
 	"github.com/payoutledger/ledger/domain"
 	"github.com/payoutledger/ledger/eventstore"
 	"github.com/payoutledger/ledger/eventstore/handler"
+	"github.com/payoutledger/ledger/eventstore/tailguard"
 )
 
 func main() {
@@ -52,12 +54,41 @@ func run() error {
 	}
 	defer store.Close()
 
+	// The heads of the streams are also kept outside them: a log that lost
+	// its last events (a disk that dropped its tail, an old backup put
+	// back) is refused here instead of served.
+	heads := tailguard.FileStore{Path: filepath.Join(dir, "ledger-heads.json")}
+	recorded, err := heads.Load(ctx)
+	if err != nil {
+		return err
+	}
+	findings, err := tailguard.Verify(ctx, store, recorded)
+	if err != nil {
+		return err
+	}
+	if len(findings) > 0 {
+		for _, f := range findings {
+			fmt.Fprintln(os.Stderr, "payoutdemo:", f)
+		}
+		return fmt.Errorf("the event log in %s is shorter or other than the one recorded: refusing to serve it", dir)
+	}
+	guard := tailguard.New(heads, recorded)
+	defer guard.Close()
+	if existing, err := store.ReadAll(ctx, 0, 1); err != nil {
+		return err
+	} else if len(existing) > 0 {
+		// The scenario's commands carry fixed idempotency keys: played
+		// again they would only return their first outcomes.
+		fmt.Printf("the log in %s already holds the demo's events: auditing it only\n", dir)
+		return audit(ctx, store)
+	}
+
 	shanghai, err := time.LoadLocation(domain.DefaultTimeZone)
 	if err != nil {
 		return err
 	}
 	clk := &clock{now: time.Date(2026, 11, 23, 10, 0, 0, 0, shanghai)}
-	h := handler.New(store, handler.Config{Clock: clk.Now})
+	h := handler.New(store, handler.Config{Clock: clk.Now, OnAppend: guard.Record})
 	mode := "fsync before every acknowledgement"
 	if jetstream.Sync(*sync) == jetstream.SyncInterval {
 		mode = "acknowledged once written, fsynced in the background"
