@@ -25,6 +25,9 @@ test: vet depcheck ## every test, with the race detector
 test-short:
 	$(GO) test -count=1 -short $(PKGS)
 
+bench: ## ledger InitiatePayout vs raw JetStream publishes, one run, same disk and sync mode (about 100 s; table + bench-results.json; docs/performance.md)
+	$(GO) run ./cmd/payoutbench
+
 vet:
 	$(GO) vet $(PKGS)
 

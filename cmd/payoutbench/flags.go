@@ -1,0 +1,128 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/payoutledger/ledger/adapters/jetstream"
+)
+
+// options are the command's flags, as parsed.
+type options struct {
+	Data         string        `json:"data,omitempty"`
+	Syncs        []string      `json:"sync"`
+	Shops        int           `json:"shops"`
+	Platforms    []string      `json:"platforms"`
+	Orders       int           `json:"orders_per_shop"`
+	Clients      []int         `json:"clients"`
+	Duration     time.Duration `json:"-"`
+	DurationS    float64       `json:"duration_s,omitempty"`
+	Ops          int64         `json:"ops,omitempty"`
+	Rounds       int           `json:"rounds"`
+	Setup        string        `json:"setup"`
+	SetupClients int           `json:"setup_clients"`
+	Raw          []string      `json:"raw"` // baselines: inproc, tcp
+	RawExpect    bool          `json:"raw_expect_last_subject_sequence"`
+	RawHeaders   bool          `json:"raw_ledger_headers"`
+	MaxSamples   int           `json:"max_latency_samples"`
+	Seed         uint64        `json:"seed"`
+	JSON         string        `json:"-"`
+	CPUProfile   string        `json:"-"`
+
+	plats []*platform
+}
+
+func parseFlags(args []string, stderr io.Writer) (options, error) {
+	fs := flag.NewFlagSet("payoutbench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var o options
+	var syncs, plats, clients, raws string
+	fs.StringVar(&o.Data, "data", "", "directory for the embedded server's data, one subdirectory per sync mode, each new or empty (default: a temporary directory, removed at exit)")
+	fs.StringVar(&syncs, "sync", "always", "fsync policy of the embedded server: always (fsync before every acknowledgement), interval, or both as always,interval (one store each)")
+	fs.IntVar(&o.Shops, "shops", 1000, "shops to set up and pay out from")
+	fs.StringVar(&plats, "platforms", "jd,douyin", "platforms the shops are spread over, round robin: "+platformNames())
+	fs.IntVar(&o.Orders, "orders", 128, "orders registered per shop: Douyin pays an order at most 5 times and once a minute, and a sixth payout on an order repeats a type (a duplicate warning, 2 events)")
+	fs.StringVar(&clients, "clients", "1,16,64", "concurrent clients: one run per value")
+	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "length of each run")
+	fs.Int64Var(&o.Ops, "ops", 0, "operations per run instead of -duration (0: use -duration)")
+	fs.IntVar(&o.Rounds, "rounds", 2, "cut each run into this many slices, alternating with the baseline's (ledger, raw, raw, ledger, ...), so that load drifts on the shared machine hit both")
+	fs.StringVar(&o.Setup, "setup", "batch", "how the shops are set up: batch (decided by domain.Decide, appended in atomic batches, then loaded by the handler) or handler (every command through handler.Handle)")
+	fs.IntVar(&o.SetupClients, "setup-clients", 64, "concurrent clients setting the shops up (handler) or loading them (batch)")
+	fs.StringVar(&raws, "raw", "inproc,tcp", "raw JetStream publish baselines measured at each concurrency: inproc (in-process connection to a twin embedded server with the store's options; the ratio's baseline), tcp (the store's own server over its loopback listener), both, or none")
+	fs.BoolVar(&o.RawExpect, "raw-expect", true, "raw publishes carry Nats-Expected-Last-Subject-Sequence(-Subject) for their subject, as the store's appends do")
+	fs.BoolVar(&o.RawHeaders, "raw-headers", true, "raw messages carry the ledger event's headers as well as its body (same size); false: the body alone")
+	fs.IntVar(&o.MaxSamples, "max-samples", 1_000_000, "latencies kept per run for the percentiles (a uniform sample beyond that)")
+	fs.Uint64Var(&o.Seed, "seed", 0, "seed of the workload's random choices (0: from the clock; printed)")
+	fs.StringVar(&o.JSON, "json", "bench-results.json", "write the results as JSON to this file (empty: do not)")
+	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the measured runs (setup excluded) to this file; with several sync modes, one file per mode")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	for _, s := range strings.Split(syncs, ",") {
+		s = strings.TrimSpace(s)
+		if s != string(jetstream.SyncAlways) && s != string(jetstream.SyncInterval) {
+			return o, fmt.Errorf("-sync: %q is not always or interval", s)
+		}
+		o.Syncs = append(o.Syncs, s)
+	}
+	for _, r := range strings.Split(raws, ",") {
+		switch r = strings.TrimSpace(r); r {
+		case "none", "":
+		case "inproc", "tcp":
+			if !slices.Contains(o.Raw, r) {
+				o.Raw = append(o.Raw, r)
+			}
+		default:
+			return o, fmt.Errorf("-raw: %q is not inproc, tcp or none", r)
+		}
+	}
+	slices.Sort(o.Raw) // inproc first: the ratio's baseline
+	var err error
+	if o.plats, err = parsePlatforms(plats); err != nil {
+		return o, err
+	}
+	for _, p := range o.plats {
+		o.Platforms = append(o.Platforms, string(p.id))
+	}
+	for _, c := range strings.Split(clients, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(c))
+		if err != nil || n < 1 || n > 4096 {
+			return o, fmt.Errorf("-clients: %q is not a number of clients from 1 to 4096", c)
+		}
+		o.Clients = append(o.Clients, n)
+	}
+	switch {
+	case o.Shops < 1 || o.Shops > 99999:
+		return o, errors.New("-shops: from 1 to 99999")
+	case o.Orders < 1 || o.Orders > 100000:
+		return o, errors.New("-orders: from 1 to 100000")
+	case o.Ops < 0:
+		return o, errors.New("-ops: not negative")
+	case o.Ops == 0 && o.Duration <= 0:
+		return o, errors.New("-duration: positive (or set -ops)")
+	case o.Setup != "batch" && o.Setup != "handler":
+		return o, fmt.Errorf("-setup: %q is not batch or handler", o.Setup)
+	case o.Rounds < 1 || o.Rounds > 100:
+		return o, errors.New("-rounds: from 1 to 100")
+	case o.SetupClients < 1:
+		return o, errors.New("-setup-clients: at least 1")
+	case o.MaxSamples < 1000:
+		return o, errors.New("-max-samples: at least 1000")
+	}
+	if o.Ops == 0 {
+		o.DurationS = o.Duration.Seconds()
+	}
+	if o.Seed == 0 {
+		o.Seed = uint64(time.Now().UnixNano())
+	}
+	return o, nil
+}

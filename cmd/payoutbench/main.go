@@ -1,0 +1,122 @@
+// Command payoutbench measures the ledger's command path against the
+// engine underneath it, in one run, on one machine: InitiatePayout through
+// handler.Handle (decide, append with the expected version, fsync per the
+// sync mode) on an embedded JetStream store, and, on the same embedded
+// server with the same sync mode, plain JetStream publishes of messages of
+// the same size. It prints a table and writes the same figures as JSON.
+//
+//	go run ./cmd/payoutbench                        # make bench: 1000 shops, 1/16/64 clients, 10 s each, sync always
+//	go run ./cmd/payoutbench -duration 5s -sync interval
+//	go run ./cmd/payoutbench -clients 64 -ops 50000 -raw none -cpuprofile cpu.prof
+//
+// Every figure depends on the machine and on what else runs on it: the
+// output names both; re-run before relying on a number.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"time"
+
+	_ "time/tzdata" // shops' time zones without relying on the host's zoneinfo
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(2)
+		}
+		fmt.Fprintln(os.Stderr, "payoutbench:", err)
+		os.Exit(1)
+	}
+}
+
+// Report is the JSON document: what ran, where, and every run's figures.
+type Report struct {
+	Tool        string       `json:"tool"`
+	Date        string       `json:"date"`
+	Command     string       `json:"command"`
+	Machine     Machine      `json:"machine"`
+	Options     options      `json:"options"`
+	Setups      []Setup      `json:"setups"`
+	Results     []Result     `json:"results"`
+	Comparisons []Comparison `json:"comparisons,omitempty"`
+	Notes       []string     `json:"notes"`
+}
+
+// Setup is one sync mode's store and shops.
+type Setup struct {
+	Sync          string     `json:"sync"`
+	DataDir       string     `json:"data_dir"`
+	ServerVersion string     `json:"nats_server_version,omitempty"`
+	Shops         setupStats `json:"shops"`
+	HeapBytes     uint64     `json:"heap_after_setup_bytes"`
+	// One stored single-event PayoutInitiated per platform: its size
+	// (headers without Nats-*, and body) and its body's.
+	LedgerMsgBytes  map[string]int `json:"ledger_msg_bytes,omitempty"`
+	LedgerBodyBytes map[string]int `json:"ledger_body_bytes,omitempty"`
+	CPUProfile      string         `json:"cpu_profile,omitempty"`
+	// FsyncBefore, FsyncAfter: 1 KiB write + fsync, one at a time, in the
+	// data directory, before and after the sweep (what sync always waits
+	// for on every message).
+	FsyncBefore Latency `json:"fsync_probe_before"`
+	FsyncAfter  Latency `json:"fsync_probe_after"`
+}
+
+// Comparison is a ledger run against its baseline at the same sync mode
+// and concurrency.
+type Comparison struct {
+	Sync     string  `json:"sync"`
+	Clients  int     `json:"clients"`
+	Ledger   string  `json:"ledger"`
+	Baseline string  `json:"baseline"`
+	LedgerPS float64 `json:"ledger_ok_per_s"`
+	BasePS   float64 `json:"baseline_ok_per_s"`
+	Ratio    float64 `json:"ratio"` // ledger / baseline
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	o, err := parseFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	rep := &Report{
+		Tool:    "payoutbench",
+		Date:    time.Now().UTC().Format(time.RFC3339),
+		Command: strings.TrimSpace("go run ./cmd/payoutbench " + strings.Join(args, " ")),
+		Machine: machine(),
+		Options: o,
+		Notes: []string{
+			"Shared machine: other jobs' load moves these figures from run to run (load_avg_1m_before shows it); re-run before relying on them.",
+			"Ledger latency and ok_per_s count accepted commands only; rejections are counted by rule code.",
+			"raw.publish: in-process connection to a twin embedded server with the store's options (same disk, same sync mode), like the store's own connection; raw.publish_tcp: the store's own server over its loopback TCP listener. Comparisons list the ledger against each.",
+		},
+	}
+	p := newPrinter(stdout)
+	p.header(rep)
+	for _, sync := range o.Syncs {
+		if err := runMode(ctx, o, sync, rep, p, stderr); err != nil {
+			return err
+		}
+	}
+	if o.JSON != "" {
+		b, err := json.MarshalIndent(rep, "", "  ")
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(o.JSON, append(b, '\n'), 0o644); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "\nwrote %s\n", o.JSON)
+	}
+	return nil
+}
