@@ -445,48 +445,40 @@ func (d *decision) countingPayouts(o *Order, typ PayoutType) ([]string, decimal.
 
 func (d *decision) nextWarningID() string { return fmt.Sprintf("W%d", len(d.s.Warnings)+1) }
 
-func (d *decision) orderRefund(c RecordOrderRefund) ([]Payload, error) {
-	o, err := d.order(c.OrderID)
+// refund decides a refund recorded by the platform: the order refund
+// (RecordOrderRefund) or the platform's own shipping refund
+// (RecordPlatformShippingRefund). Neither returns payouts; both warn when
+// the order already has counting payouts of the kind (all payouts for an
+// order refund, shipping payouts for a shipping refund).
+func (d *decision) refund(orderID, refundID string, amount decimal.Decimal, fact Payload, kind, rule string, typ PayoutType) ([]Payload, error) {
+	o, err := d.order(orderID)
 	if err != nil {
 		return nil, err
 	}
-	if err := CheckAmount(c.Amount); err != nil {
+	if err := CheckAmount(amount); err != nil {
 		return nil, err
 	}
-	if !validID(c.RefundID) {
-		return nil, reject(CodeInputInvalid, "refund ID %q must be 1-64 of A-Z a-z 0-9 _ -", c.RefundID)
+	if !validID(refundID) {
+		return nil, reject(CodeInputInvalid, "refund ID %q must be 1-64 of A-Z a-z 0-9 _ -", refundID)
 	}
-	out := []Payload{OrderRefundRecorded{OrderID: c.OrderID, RefundID: c.RefundID, Amount: c.Amount}}
-	if ids, sum := d.countingPayouts(o, ""); len(ids) > 0 {
-		rule := ""
-		if d.p.RefundNotReturned != nil {
-			rule = d.p.RefundNotReturned.Code
-		}
+	out := []Payload{fact}
+	if ids, sum := d.countingPayouts(o, typ); len(ids) > 0 {
 		out = append(out, DuplicateCompensationWarned{
-			WarningID: d.nextWarningID(), Kind: CodeDupRefundAfter, Rule: rule, OrderID: c.OrderID,
-			PayoutIDs: ids, RefundID: c.RefundID, Amount: sum,
+			WarningID: d.nextWarningID(), Kind: kind, Rule: rule, OrderID: orderID,
+			PayoutIDs: ids, RefundID: refundID, Amount: sum,
 		})
 	}
 	return out, nil
 }
 
+func (d *decision) orderRefund(c RecordOrderRefund) ([]Payload, error) {
+	return d.refund(c.OrderID, c.RefundID, c.Amount,
+		OrderRefundRecorded{OrderID: c.OrderID, RefundID: c.RefundID, Amount: c.Amount},
+		CodeDupRefundAfter, codeOf(d.p.RefundNotReturned), "")
+}
+
 func (d *decision) platformShippingRefund(c RecordPlatformShippingRefund) ([]Payload, error) {
-	o, err := d.order(c.OrderID)
-	if err != nil {
-		return nil, err
-	}
-	if err := CheckAmount(c.Amount); err != nil {
-		return nil, err
-	}
-	if !validID(c.RefundID) {
-		return nil, reject(CodeInputInvalid, "refund ID %q must be 1-64 of A-Z a-z 0-9 _ -", c.RefundID)
-	}
-	out := []Payload{PlatformShippingRefundRecorded{OrderID: c.OrderID, RefundID: c.RefundID, Amount: c.Amount}}
-	if ids, sum := d.countingPayouts(o, TypeShipping); len(ids) > 0 {
-		out = append(out, DuplicateCompensationWarned{
-			WarningID: d.nextWarningID(), Kind: CodeDupPlatformShip, OrderID: c.OrderID,
-			PayoutIDs: ids, RefundID: c.RefundID, Amount: sum,
-		})
-	}
-	return out, nil
+	return d.refund(c.OrderID, c.RefundID, c.Amount,
+		PlatformShippingRefundRecorded{OrderID: c.OrderID, RefundID: c.RefundID, Amount: c.Amount},
+		CodeDupPlatformShip, "", TypeShipping)
 }
