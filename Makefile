@@ -7,7 +7,7 @@ PKGS    := ./...
 # no connection. database/sql itself and every driver are refused.
 FORBIDDEN_IN_DOMAIN := ^(net/http|database/sql|net/rpc)$$|nats-io|EventStore|jackc/pgx|lib/pq|google.golang.org/grpc
 
-.PHONY: run demo test test-short vet depcheck build fmt bench soak fuzz clean
+.PHONY: run demo test test-short vet depcheck build fmt bench bench-replay soak fuzz clean
 
 run: ## the main job on embedded defaults
 	$(GO) run ./cmd/payoutdemo
@@ -27,6 +27,9 @@ test-short:
 
 bench: ## ledger InitiatePayout vs raw JetStream publishes, one run, same disk and sync mode (about 100 s; table + bench-results.json; docs/performance.md)
 	$(GO) run ./cmd/payoutbench
+
+bench-replay: ## replay of a 1M-event log into each read-model store vs ReadAll of the same log, one run (table + bench-results.json; docs/performance.md)
+	$(GO) run ./cmd/payoutbench -workload replay -events 1000000
 
 vet:
 	$(GO) vet $(PKGS)

@@ -34,6 +34,9 @@ type options struct {
 	Seed         uint64        `json:"seed"`
 	JSON         string        `json:"-"`
 	CPUProfile   string        `json:"-"`
+	Workload     string        `json:"workload"`
+	Events       int64         `json:"events,omitempty"`        // -workload replay
+	Stores       []string      `json:"replay_stores,omitempty"` // -workload replay
 
 	plats []*platform
 }
@@ -42,7 +45,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs := flag.NewFlagSet("payoutbench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var o options
-	var syncs, plats, clients, raws string
+	var syncs, plats, clients, raws, stores string
 	fs.StringVar(&o.Data, "data", "", "directory for the embedded server's data, one subdirectory per sync mode, each new or empty (default: a temporary directory, removed at exit)")
 	fs.StringVar(&syncs, "sync", "always", "fsync policy of the embedded server: always (fsync before every acknowledgement), interval, or both as always,interval (one store each)")
 	fs.IntVar(&o.Shops, "shops", 1000, "shops to set up and pay out from")
@@ -60,7 +63,10 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.MaxSamples, "max-samples", 1_000_000, "latencies kept per run for the percentiles (a uniform sample beyond that)")
 	fs.Uint64Var(&o.Seed, "seed", 0, "seed of the workload's random choices (0: from the clock; printed)")
 	fs.StringVar(&o.JSON, "json", "bench-results.json", "write the results as JSON to this file (empty: do not)")
-	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the measured runs (setup excluded) to this file; with several sync modes, one file per mode")
+	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the measured runs (setup excluded) to this file; with several sync modes, one file per mode; replay: the read and replay phases (log building excluded)")
+	fs.StringVar(&o.Workload, "workload", "payout", "payout: InitiatePayout through the handler against raw publishes; replay: build a log of -events events, then ReadAll it and replay it into each -stores (one store, the first -sync; -clients, -raw, -duration, -ops, -rounds, -setup do not apply)")
+	fs.Int64Var(&o.Events, "events", 1_000_000, "replay: events in the log (spread over -shops shops, raised to one shop per 1,500 events)")
+	fs.StringVar(&stores, "stores", "memory,embedded,postgres", "replay: read-model stores to replay into, in this order: memory, embedded, postgres (a throwaway cluster, as the tests start)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -86,6 +92,27 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		}
 	}
 	slices.Sort(o.Raw) // inproc first: the ratio's baseline
+	if o.Workload != "payout" && o.Workload != "replay" {
+		return o, fmt.Errorf("-workload: %q is not payout or replay", o.Workload)
+	}
+	if o.Events < 100 || o.Events > 100_000_000 {
+		return o, errors.New("-events: from 100 to 100,000,000")
+	}
+	if o.Workload != "replay" {
+		o.Events = 0 // not in the payout workload's report
+	} else {
+		for _, s := range strings.Split(stores, ",") {
+			switch s = strings.TrimSpace(s); s {
+			case "":
+			case "memory", "embedded", "postgres":
+				if !slices.Contains(o.Stores, s) {
+					o.Stores = append(o.Stores, s)
+				}
+			default:
+				return o, fmt.Errorf("-stores: %q is not memory, embedded or postgres", s)
+			}
+		}
+	}
 	var err error
 	if o.plats, err = parsePlatforms(plats); err != nil {
 		return o, err

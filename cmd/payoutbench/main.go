@@ -8,6 +8,7 @@
 //	go run ./cmd/payoutbench                        # make bench: 1000 shops, 1/16/64 clients, 10 s each, sync always
 //	go run ./cmd/payoutbench -duration 5s -sync interval
 //	go run ./cmd/payoutbench -clients 64 -ops 50000 -raw none -cpuprofile cpu.prof
+//	go run ./cmd/payoutbench -workload replay -events 1000000   # make bench-replay: replay into each read-model store vs ReadAll (replay.go)
 //
 // Every figure depends on the machine and on what else runs on it: the
 // output names both; re-run before relying on a number.
@@ -50,6 +51,7 @@ type Report struct {
 	Setups      []Setup      `json:"setups"`
 	Results     []Result     `json:"results"`
 	Comparisons []Comparison `json:"comparisons,omitempty"`
+	Replay      *ReplaySetup `json:"replay,omitempty"` // -workload replay: the log and the stores
 	Notes       []string     `json:"notes"`
 }
 
@@ -101,11 +103,22 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			"raw.publish: in-process connection to a twin embedded server with the store's options (same disk, same sync mode), like the store's own connection; raw.publish_tcp: the store's own server over its loopback TCP listener. Comparisons list the ledger against each.",
 		},
 	}
-	p := newPrinter(stdout)
-	p.header(rep)
-	for _, sync := range o.Syncs {
-		if err := runMode(ctx, o, sync, rep, p, stderr); err != nil {
+	if o.Workload == "replay" {
+		rep.Notes = []string{
+			"Shared machine: other jobs' load moves these figures from run to run (load_avg_1m_before shows it); re-run before relying on them.",
+			"Replay workload: one log on one embedded JetStream store; replay.read_all (ReadAll pages) runs first and again last (replay.read_all_after); comparisons are each phase's events/s over the mean of the two.",
+			"replay.memory, replay.embedded, replay.postgres: every projection rebuilt from position 0 into a fresh store (opening and migrations included), as payoutctl replay does.",
+		}
+		if err := runReplay(ctx, o, rep, stdout, stderr); err != nil {
 			return err
+		}
+	} else {
+		p := newPrinter(stdout)
+		p.header(rep)
+		for _, sync := range o.Syncs {
+			if err := runMode(ctx, o, sync, rep, p, stderr); err != nil {
+				return err
+			}
 		}
 	}
 	if o.JSON != "" {

@@ -34,6 +34,7 @@ func TestFlags(t *testing.T) {
 	for _, bad := range [][]string{
 		{"-sync", "never"}, {"-clients", "0"}, {"-clients", "x"}, {"-platforms", "taobao"}, {"-shops", "0"},
 		{"-duration", "0s"}, {"-ops", "-1"}, {"-setup", "magic"}, {"-orders", "0"}, {"-raw", "udp"}, {"stray"},
+		{"-workload", "soak"}, {"-events", "10"}, {"-workload", "replay", "-stores", "redis"},
 	} {
 		if _, err := parseFlags(bad, io.Discard); err == nil {
 			t.Errorf("%v: accepted", bad)
@@ -81,6 +82,58 @@ func TestSmallRun(t *testing.T) {
 			if !strings.Contains(stdout.String(), want) {
 				t.Errorf("%s: output lacks %q", setup, want)
 			}
+		}
+	}
+}
+
+// TestReplayRun runs the replay workload on a small log into the memory
+// and embedded stores (the PostgreSQL row is the same code on another
+// store; its tests are projections/postgres's) and checks the report's
+// shape: every phase read or replayed the whole log. It measures nothing.
+func TestReplayRun(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "replay.json")
+	var stdout bytes.Buffer
+	err := run(context.Background(), []string{"-workload", "replay", "-events", "5000", "-orders", "8", "-stores", "memory,embedded",
+		"-data", filepath.Join(dir, "data"), "-json", out, "-cpuprofile", filepath.Join(dir, "cpu.prof")}, &stdout, io.Discard)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stdout.String())
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep Report
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Replay == nil || rep.Replay.Log.Events < 5000 || rep.Replay.Log.HeadPosition != uint64(rep.Replay.Log.Events) {
+		t.Fatalf("replay setup: %+v", rep.Replay)
+	}
+	var kinds []string
+	for _, r := range rep.Results {
+		kinds = append(kinds, r.Kind)
+		if r.Events != rep.Replay.Log.Events || r.EventsPerSec <= 0 {
+			t.Errorf("%s: %+v", r.Kind, r)
+		}
+	}
+	if got := strings.Join(kinds, ","); got != "replay.read_all,replay.read_decode,replay.memory,replay.embedded,replay.read_all_after" {
+		t.Fatalf("kinds: %s", got)
+	}
+	if len(rep.Comparisons) != 3 {
+		t.Fatalf("%d comparisons", len(rep.Comparisons))
+	}
+	for _, typ := range []string{"PayoutInitiated", "PayoutProcessing", "PayoutSucceeded", "PayoutFailed", "OrderRegistered"} {
+		if rep.Replay.Log.ByType[typ] == 0 {
+			t.Errorf("no %s in the log: %v", typ, rep.Replay.Log.ByType)
+		}
+	}
+	if fi, err := os.Stat(filepath.Join(dir, "cpu.prof")); err != nil || fi.Size() == 0 {
+		t.Errorf("cpu profile: %v", err)
+	}
+	for _, want := range []string{"replay.embedded", "events/s", "ratio", "runtime.NumCPU"} {
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("output lacks %q", want)
 		}
 	}
 }
