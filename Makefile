@@ -7,7 +7,7 @@ PKGS    := ./...
 # no connection. database/sql itself and every driver are refused.
 FORBIDDEN_IN_DOMAIN := ^(net/http|database/sql|net/rpc)$$|nats-io|EventStore|jackc/pgx|lib/pq|google.golang.org/grpc
 
-.PHONY: run demo test test-short vet depcheck build fmt bench bench-replay soak fuzz clean
+.PHONY: run test test-short vet depcheck build fmt bench bench-replay fuzz clean
 
 run: ## the main job on embedded defaults
 	$(GO) run ./cmd/payoutdemo
@@ -39,6 +39,14 @@ depcheck:
 	@bad=$$($(GO) list -deps ./domain/... | grep -E '$(FORBIDDEN_IN_DOMAIN)'); \
 	if [ -n "$$bad" ]; then echo "domain/ depends on infrastructure:"; echo "$$bad"; exit 1; fi; \
 	echo "depcheck: domain/ imports no NATS, event-store client, net/http, database/sql or SQL driver"
+
+# Every decoder's fuzz target, FUZZTIME each (seed corpora run in make test).
+FUZZTIME ?= 30s
+FUZZ_TARGETS := ./domain:FuzzDecodeBody ./adapters/jetstream:FuzzDecode ./adapters/esdb:FuzzDecodeMetadata \
+	./eventstore/tailguard:FuzzLoad ./projections/reconcile:FuzzParseStatement
+fuzz: ## run every fuzz target for FUZZTIME
+	@set -e; for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t##*:}; \
+	  echo "== $$fn ($$pkg, $(FUZZTIME))"; $(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) $$pkg; done
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')
