@@ -7,14 +7,12 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/shopspring/decimal"
 
-	"github.com/payoutledger/ledger/adapters/jetstream"
 	"github.com/payoutledger/ledger/domain"
 	"github.com/payoutledger/ledger/eventstore"
 	"github.com/payoutledger/ledger/projections/reconcile"
@@ -129,7 +127,7 @@ func runReconcile(args []string, stdout, stderr io.Writer) int {
 	}
 
 	ctx := context.Background()
-	store, err := reconcileOpenLedger(ctx, *data)
+	store, err := openLedger(ctx, *data)
 	if err != nil {
 		return bad("%v", err)
 	}
@@ -156,27 +154,6 @@ func runReconcile(args []string, stdout, stderr io.Writer) int {
 		return reconcileClean
 	}
 	return reconcileDifferences
-}
-
-// reconcileOpenLedger opens the embedded event store in dir, refusing a directory
-// that holds none (opening would create an empty store and report every
-// statement line missing from the ledger).
-func reconcileOpenLedger(ctx context.Context, dir string) (eventstore.Store, error) {
-	fi, err := os.Stat(dir)
-	if err != nil {
-		return nil, fmt.Errorf("--data: %w", err)
-	}
-	if !fi.IsDir() {
-		return nil, fmt.Errorf("--data %s is not a directory", dir)
-	}
-	if _, err := os.Stat(filepath.Join(dir, "jetstream")); err != nil {
-		return nil, fmt.Errorf("--data %s holds no event store (no jetstream/ directory): is it the data directory payoutd runs with?", dir)
-	}
-	store, err := jetstream.Open(ctx, jetstream.Config{DataDir: dir})
-	if err != nil {
-		return nil, fmt.Errorf("open the event store in %s (is payoutd running on it?): %w", dir, err)
-	}
-	return store, nil
 }
 
 type reconcileHeader struct {
