@@ -310,8 +310,7 @@ func buildLog(ctx context.Context, store eventstore.BatchAppender, w *workload, 
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			var batch []eventstore.AppendRequest
-			fill := 0
+			b := &batcher{store: store, what: "replay log", onFlush: func(n int) { events.Add(int64(n)); batches.Add(1) }}
 			byType := map[string]int{}
 			defer func() {
 				mu.Lock()
@@ -320,18 +319,6 @@ func buildLog(ctx context.Context, store eventstore.BatchAppender, w *workload, 
 				}
 				mu.Unlock()
 			}()
-			flush := func() error {
-				if fill == 0 {
-					return nil
-				}
-				if _, err := store.AppendBatch(ctx, batch); err != nil {
-					return fmt.Errorf("replay log: append a batch of %d events: %w", fill, err)
-				}
-				events.Add(int64(fill))
-				batches.Add(1)
-				batch, fill = nil, 0
-				return nil
-			}
 			fail := func(err error) { errc <- err; cancel() }
 			for j := range work {
 				data, n, err := decideShopLog(j.s, j.idx, st.Orders, j.budget, base, byType)
@@ -340,21 +327,12 @@ func buildLog(ctx context.Context, store eventstore.BatchAppender, w *workload, 
 					return
 				}
 				cmds.Add(int64(n))
-				for version := 0; version < len(data); {
-					k := min(len(data)-version, eventstore.MaxEventsPerAppend-fill)
-					batch = append(batch, eventstore.AppendRequest{Stream: j.s.ref.Stream(),
-						Expected: eventstore.ExpectedVersion(version), Events: data[version : version+k]})
-					fill += k
-					version += k
-					if fill == eventstore.MaxEventsPerAppend {
-						if err := flush(); err != nil {
-							fail(err)
-							return
-						}
-					}
+				if err := b.add(ctx, j.s.ref.Stream(), data); err != nil {
+					fail(err)
+					return
 				}
 			}
-			if err := flush(); err != nil {
+			if err := b.flush(ctx); err != nil {
 				fail(err)
 			}
 		}()

@@ -73,19 +73,7 @@ func (w *workload) setupBatched(ctx context.Context, store eventstore.BatchAppen
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			var batch []eventstore.AppendRequest
-			fill := 0
-			flush := func() error {
-				if fill == 0 {
-					return nil
-				}
-				if _, err := store.AppendBatch(ctx, batch); err != nil {
-					return fmt.Errorf("setup: append a batch of %d events: %w", fill, err)
-				}
-				events.Add(int64(fill))
-				batch, fill = nil, 0
-				return nil
-			}
+			b := &batcher{store: store, what: "setup", onFlush: func(n int) { events.Add(int64(n)) }}
 			fail := func(err error) { errc <- err; cancel() }
 			for s := range work {
 				data, n, err := decideSetup(s, st.Orders, now)
@@ -94,21 +82,12 @@ func (w *workload) setupBatched(ctx context.Context, store eventstore.BatchAppen
 					return
 				}
 				cmds.Add(int64(n))
-				for version := 0; version < len(data); {
-					k := min(len(data)-version, eventstore.MaxEventsPerAppend-fill)
-					batch = append(batch, eventstore.AppendRequest{Stream: s.ref.Stream(),
-						Expected: eventstore.ExpectedVersion(version), Events: data[version : version+k]})
-					fill += k
-					version += k
-					if fill == eventstore.MaxEventsPerAppend {
-						if err := flush(); err != nil {
-							fail(err)
-							return
-						}
-					}
+				if err := b.add(ctx, s.ref.Stream(), data); err != nil {
+					fail(err)
+					return
 				}
 			}
-			if err := flush(); err != nil {
+			if err := b.flush(ctx); err != nil {
 				fail(err)
 			}
 		}()
