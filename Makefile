@@ -43,7 +43,7 @@ depcheck:
 # Every decoder's fuzz target, FUZZTIME each (seed corpora run in make test).
 FUZZTIME ?= 30s
 FUZZ_TARGETS := ./domain:FuzzDecodeBody ./adapters/jetstream:FuzzDecode ./adapters/esdb:FuzzDecodeMetadata \
-	./eventstore/tailguard:FuzzLoad ./projections/reconcile:FuzzParseStatement ./adapters/tokens:FuzzVerify
+	./eventstore/tailguard:FuzzLoad ./projections/reconcile:FuzzParseStatement ./adapters/tokens:FuzzVerify ./adapters/httpapi:FuzzCommandBody ./adapters/httpapi:FuzzRecordsQuery
 fuzz: ## run every fuzz target for FUZZTIME
 	@set -e; for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t##*:}; \
 	  echo "== $$fn ($$pkg, $(FUZZTIME))"; $(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) $$pkg; done
