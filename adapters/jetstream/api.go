@@ -18,6 +18,8 @@ const (
 	errCodeWrongLastSeq         = 10071 // JSStreamWrongLastSequenceErrF
 	errCodeWrongLastSeqConstant = 10164 // JSStreamWrongLastSequenceConstantErr (R3: same subject in flight)
 	errCodeMsgTooLarge          = 10054 // JSStreamMessageExceedsMaximumErr
+	errCodeBatchDuplicateMsgID  = 10201 // JSAtomicPublishContainsDuplicateMessageErr: a batch holds a stored event ID
+	errCodeDuplicateInProcess   = 10158 // JSStreamDuplicateMessageConflictErr: the same event ID is being stored (R3)
 )
 
 // Headers of JetStream's publish protocol.
@@ -53,12 +55,17 @@ type pubAck struct {
 	Seq    uint64    `json:"seq"`
 	Batch  string    `json:"batch,omitempty"`
 	Count  int       `json:"count,omitempty"`
+	// Duplicate: the event ID (Nats-Msg-Id) is already stored, at Seq;
+	// nothing was stored.
+	Duplicate bool `json:"duplicate,omitempty"`
 }
 
 // mapAPIError turns JetStream's refusals into the contract's errors.
 func mapAPIError(e *APIError) error {
 	switch e.Code {
-	case errCodeWrongLastSeq, errCodeWrongLastSeqConstant:
+	// A stored event ID (Nats-Msg-Id) is a conflict too: the idempotency
+	// check then tells a retry of a stored append from a real conflict.
+	case errCodeWrongLastSeq, errCodeWrongLastSeqConstant, errCodeBatchDuplicateMsgID, errCodeDuplicateInProcess:
 		return fmt.Errorf("%w: %w", eventstore.ErrWrongExpectedVersion, e)
 	case errCodeMsgTooLarge:
 		return fmt.Errorf("%w: %w", eventstore.ErrInvalidAppend, e)
@@ -96,6 +103,9 @@ func (s *Store) request(ctx context.Context, m *nats.Msg, retry bool) (pubAck, e
 	}
 	if ack.Error != nil {
 		return pubAck{}, mapAPIError(ack.Error)
+	}
+	if ack.Duplicate {
+		return pubAck{}, fmt.Errorf("%w: event %s is already stored at %d", eventstore.ErrWrongExpectedVersion, m.Header.Get(HeaderEventID), ack.Seq)
 	}
 	if ack.Stream != s.cfg.StreamName || ack.Seq == 0 {
 		return pubAck{}, fmt.Errorf("jetstream: publish %s: unexpected ack %q", m.Subject, resp.Data)

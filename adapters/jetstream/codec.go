@@ -32,13 +32,35 @@ const (
 	HeaderCESource      = "ce-source"      // = Ledger-Stream
 	HeaderCETime        = "ce-time"        // = Ledger-Recorded-At
 	HeaderCESpecVersion = "ce-specversion" // "1.0"
+
+	// HeaderMsgID is JetStream's deduplication header, = Ledger-Event-Id:
+	// within the stream's duplicate window (DuplicateWindow) the server
+	// stores an event ID once, whoever publishes it.
+	HeaderMsgID = "Nats-Msg-Id"
 )
+
+// DuplicateWindow is how long the server remembers each Nats-Msg-Id of the
+// stream Open creates (the server's default is 2 minutes). Each ID in the
+// window costs the server about 110-140 bytes of heap (measured on v2.15.2
+// with BenchmarkDuplicateWindowMemory, 300k and 1M IDs): 2 minutes at
+// 30,000 events/s would hold about 500 MB, 30 s about 120 MB. The window is
+// a second line only: the store's own idempotency (expected sequences, and
+// the event-ID check when an append is retried) does not depend on it, and
+// a lost acknowledgement is retried within the request timeout (10 s). An
+// existing stream keeps whatever window it was created with.
+const DuplicateWindow = 30 * time.Second
 
 // ErrMalformed: a message is not a well-formed ledger event. Decode wraps it.
 var ErrMalformed = errors.New("jetstream: malformed ledger message")
 
 // encode builds the message of one chained event.
-func encode(subj string, e eventstore.RecordedEvent) *nats.Msg {
+func encode(subj string, e eventstore.RecordedEvent) *nats.Msg { return Encode(subj, e) }
+
+// Encode builds the message of a recorded event as the store publishes it
+// to subj (see EventSubject): the ledger, CloudEvents and Nats-Msg-Id
+// headers, and the event's Data as the body. A relay that republishes
+// events from another backend uses it so that its messages are the same.
+func Encode(subj string, e eventstore.RecordedEvent) *nats.Msg {
 	at := e.RecordedAt.UTC().Format(time.RFC3339Nano)
 	id := e.ID.String()
 	h := nats.Header{
@@ -55,6 +77,7 @@ func encode(subj string, e eventstore.RecordedEvent) *nats.Msg {
 		HeaderCESource:      {e.Stream},
 		HeaderCETime:        {at},
 		HeaderCESpecVersion: {"1.0"},
+		HeaderMsgID:         {id},
 	}
 	return &nats.Msg{Subject: subj, Header: h, Data: e.Data}
 }
@@ -154,6 +177,9 @@ func Decode(subject string, position uint64, h nats.Header, body []byte) (events
 			return bad("%s %q disagrees with %q", key, firstOf(got), want)
 		}
 	}
+	if got, present := h[HeaderMsgID]; present && (len(got) != 1 || got[0] != id) {
+		return bad("%s %q disagrees with %q", HeaderMsgID, firstOf(got), id)
+	}
 	if got, present := h[HeaderCESpecVersion]; present && (len(got) != 1 || got[0] != "1.0") {
 		return bad("%s %q", HeaderCESpecVersion, firstOf(got))
 	}
@@ -164,6 +190,23 @@ func Decode(subject string, position uint64, h nats.Header, body []byte) (events
 		r.Data = body
 	}
 	return r, nil
+}
+
+// EventSubject is the subject of an event of stream (<category>.<id>) and
+// type under prefix: <prefix>.<category>.<id>.<eventType>. It refuses
+// names that are not subject tokens of [A-Za-z0-9_-] (they could widen a
+// consumer's filter).
+func EventSubject(prefix, stream, eventType string) (string, error) {
+	switch {
+	case !validPrefix(prefix):
+		return "", fmt.Errorf("%w: subject prefix %q", eventstore.ErrInvalidAppend, prefix)
+	case !validToken(eventType):
+		return "", fmt.Errorf("%w: event type %q: want [A-Za-z0-9_-]{1,%d}", eventstore.ErrInvalidAppend, eventType, maxTokenLen)
+	}
+	if err := checkStream(stream); err != nil {
+		return "", err
+	}
+	return subjects{prefix: prefix}.event(stream, eventType), nil
 }
 
 func firstOf(v []string) string {

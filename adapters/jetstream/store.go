@@ -211,6 +211,7 @@ func (s *Store) streamConfig() jetstream.StreamConfig {
 		DenyPurge:          true,
 		AllowDirect:        true,
 		AllowAtomicPublish: true,
+		Duplicates:         DuplicateWindow, // memory per event ID: see DuplicateWindow
 	}
 }
 

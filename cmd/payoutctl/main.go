@@ -31,6 +31,7 @@ var subcommands = map[string]subcommand{
 	"replay":    {runReplay, "rebuild every projection from position 0 (or as of an instant) into a fresh read-model store"},
 	"verify":    {runVerify, "check every stream's hash chain and compare the read models with a fresh rebuild"},
 	"reconcile": {runReconcile, "match the ledger's succeeded payouts against an external statement CSV"},
+	"tail":      {runTail, "print the ledger's events from NATS as they are stored (a JetStream consumer)"},
 	"token":     {runToken, "issue, list and revoke payoutd's bearer tokens (create | list | revoke)"},
 }
 
