@@ -1,11 +1,13 @@
-// Command payoutctl is the ledger's audit tooling:
+// Command payoutctl is the ledger's operator and audit tooling:
 //
+//	payoutctl token     create|list|revoke [--data DIR]         payoutd's bearer tokens (docs/tokens.md)
+//	payoutctl tail      --subject 'ledger.douyin.>' [--url URL] the events as a NATS consumer sees them
 //	payoutctl replay    --data DIR --views DIR [--until TIME]   rebuild every projection from position 0
 //	payoutctl verify    --data DIR [--views DIR]                check every hash chain; compare the read models with a rebuild
 //	payoutctl reconcile --data DIR --statement FILE             match succeeded payouts against a statement
 //
 // --data is the data directory of the embedded event store (the one
-// payoutdemo -data and payoutd use); --views the directory of the embedded
+// payoutd and payoutdemo -data use); --views the directory of the embedded
 // read-model store. Each subcommand has --help; docs/projections.md
 // describes replay and verify. This file only dispatches: one file per
 // subcommand.
