@@ -74,12 +74,12 @@ func (d *decision) collectionStep(cmd Command) ([]Payload, error) {
 		// Reading of tb.card.cancel: only an unpaid, open card can be
 		// cancelled; cancelling releases its amount.
 		if col.Status != CollectionSent {
-			return nil, reject(r.CancelCode, "a %s card cannot be cancelled", col.Status).with("status", string(col.Status))
+			return nil, reject(r.CancelCode, "the card is %s: it cannot be cancelled", col.Status).with("status", string(col.Status))
 		}
 		return one(CollectionCardCancelled{CollectionID: id, By: d.req.Actor.ID})
 	}
 	if col.Status != CollectionSent {
-		return nil, reject(CodeIllegalTransition, "a %s card cannot be paid", col.Status).with("status", string(col.Status))
+		return nil, reject(CodeIllegalTransition, "the card is %s: it cannot be paid", col.Status).with("status", string(col.Status))
 	}
 	if !d.now.Before(col.ExpiresAt) {
 		return nil, reject(r.Card.Code, "the card expired at %s; send a new one", col.ExpiresAt.Format(time.RFC3339))

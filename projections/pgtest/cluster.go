@@ -66,6 +66,8 @@ type Cluster struct {
 	Dir     string // the temporary directory: data/, the socket, postgres.log
 	Port    int
 
+	durable bool // StartWith(Options{Durable: true})
+
 	cmd      *exec.Cmd
 	exited   chan struct{} // closed when the postmaster exited
 	waitErr  error         // valid once exited is closed
@@ -82,9 +84,21 @@ func (c *Cluster) DSN(db string) string {
 	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/%s?sslmode=disable", c.Port, db)
 }
 
-// Start initialises and starts a cluster. The caller must Stop it.
-// Errors say what failed and carry the server's log when it ran.
-func Start() (*Cluster, error) {
+// Options of StartWith.
+type Options struct {
+	// Durable runs the server as production would (fsync, synchronous
+	// commit, full-page writes on): for benchmarks that compare the
+	// ledger's fsync-before-ack path with PostgreSQL. Tests leave it off
+	// (throwaway data, faster).
+	Durable bool
+}
+
+// Start initialises and starts a cluster with fsync off. The caller must
+// Stop it. Errors say what failed and carry the server's log when it ran.
+func Start() (*Cluster, error) { return StartWith(Options{}) }
+
+// StartWith is Start with options.
+func StartWith(opts Options) (*Cluster, error) {
 	bin, version, err := findBinaries()
 	if err != nil {
 		return nil, err
@@ -98,7 +112,7 @@ func Start() (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Cluster{Version: version, BinDir: bin, Dir: dir}
+	c := &Cluster{Version: version, BinDir: bin, Dir: dir, durable: opts.Durable}
 	if err := c.initdb(runAs); err != nil {
 		os.RemoveAll(dir)
 		return nil, err
@@ -210,6 +224,13 @@ func (c *Cluster) initdb(runAs *syscall.Credential) error {
 	return nil
 }
 
+func onOff(on bool) string {
+	if on {
+		return "on"
+	}
+	return "off"
+}
+
 // start runs the postmaster in the foreground as a child of this process.
 // The child gets SIGQUIT (immediate shutdown) if this process dies without
 // stopping it (go test -timeout, a crash), so no server outlives its tests;
@@ -225,9 +246,9 @@ func (c *Cluster) start(runAs *syscall.Credential) error {
 		"-c", "listen_addresses=127.0.0.1",
 		"-c", "port="+strconv.Itoa(c.Port),
 		"-c", "unix_socket_directories="+c.Dir,
-		"-c", "fsync=off",
-		"-c", "synchronous_commit=off",
-		"-c", "full_page_writes=off",
+		"-c", "fsync="+onOff(c.durable),
+		"-c", "synchronous_commit="+onOff(c.durable),
+		"-c", "full_page_writes="+onOff(c.durable),
 		"-c", "max_connections=200",
 		"-c", "timezone=UTC",
 		"-c", "log_min_messages=warning",
