@@ -3,10 +3,14 @@ package domain
 import (
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"time"
 
 	"github.com/google/uuid"
 )
+
+// The generated readers and writers of codec_gen.go: see codecgen_test.go.
+//go:generate go test -run ^TestFastCodecGenerated$ . -update-codec
 
 // The wire format of an event body (what the event store holds as Data):
 //
@@ -35,6 +39,7 @@ type Upcaster func(json.RawMessage) (json.RawMessage, error)
 
 type eventKind struct {
 	decode    decoder
+	fast      func(*jreader) (Payload, bool) // generated reader of the registered Go type; nil if none
 	current   int
 	upcasters map[int]Upcaster // from version -> to version+1
 }
@@ -68,11 +73,14 @@ func register[T Payload]() {
 		}
 		return v, nil
 	}
+	// A replaced Go type (the v2 struct of an evolved event) has no
+	// generated reader unless codec_gen.go was regenerated for it.
+	fast := fastPayloads[reflect.TypeFor[T]()]
 	if k, ok := registry[name]; ok {
-		k.decode = decode
+		k.decode, k.fast = decode, fast
 		return
 	}
-	registry[name] = &eventKind{current: 1, decode: decode, upcasters: map[int]Upcaster{}}
+	registry[name] = &eventKind{current: 1, decode: decode, fast: fast, upcasters: map[int]Upcaster{}}
 }
 
 func init() {
@@ -147,8 +155,20 @@ func RegisterUpcaster(eventType string, from int, up Upcaster) {
 	}
 }
 
-// EncodeBody renders an event's body for the store.
+// EncodeBody renders an event's body for the store: the JSON
+// encoding/json writes for the body struct above, byte for byte (the
+// generated writers of codec_gen.go; encoding/json itself for a payload
+// type they do not know and for anything they refuse).
 func EncodeBody(e Event) ([]byte, error) {
+	if b, ok := encodeBodyFast(e); ok {
+		return b, nil
+	}
+	return encodeBodyReflect(e)
+}
+
+// encodeBodyReflect is EncodeBody with encoding/json: the reference the
+// generated writers are tested against.
+func encodeBodyReflect(e Event) ([]byte, error) {
 	data, err := json.Marshal(e.Data)
 	if err != nil {
 		return nil, fmt.Errorf("encode %s: %w", e.Type, err)
@@ -176,6 +196,11 @@ func (e *DecodeError) Unwrap() error { return e.Err }
 // DecodeBody reads a stored body of the given type and schema version,
 // upcasting it to the current version. Unknown types, versions from the
 // future and malformed JSON are *DecodeError; it never panics.
+//
+// A body at the current version is read by the generated reader of its
+// type (codec_gen.go) when it has one; whatever that reader refuses (see
+// jsonfast.go), and every older version, goes through encoding/json,
+// whose answer is the reference.
 func DecodeBody(id uuid.UUID, eventType string, schema int, raw []byte) (Event, error) {
 	k, ok := registry[eventType]
 	if !ok {
@@ -184,6 +209,17 @@ func DecodeBody(id uuid.UUID, eventType string, schema int, raw []byte) (Event, 
 	if schema < 1 || schema > k.current {
 		return Event{}, &DecodeError{Type: eventType, Schema: schema, Err: fmt.Errorf("unsupported schema version (current %d)", k.current)}
 	}
+	if schema == k.current && k.fast != nil {
+		ev := Event{ID: id, Type: eventType, SchemaVersion: k.current}
+		if decodeBodyFast(k.fast, raw, &ev) {
+			return ev, nil
+		}
+	}
+	return decodeBodyReflect(k, id, eventType, schema, raw)
+}
+
+// decodeBodyReflect is DecodeBody with encoding/json (and the upcasters).
+func decodeBodyReflect(k *eventKind, id uuid.UUID, eventType string, schema int, raw []byte) (Event, error) {
 	var b body
 	if err := json.Unmarshal(raw, &b); err != nil {
 		return Event{}, &DecodeError{Type: eventType, Schema: schema, Err: err}
@@ -212,4 +248,86 @@ func DecodeBody(id uuid.UUID, eventType string, schema int, raw []byte) (Event, 
 		CorrelationID: b.CorrelationID, CausationID: b.CausationID,
 		IdempotencyKey: b.IdempotencyKey, CommandDigest: b.CommandDigest, Data: p,
 	}, nil
+}
+
+// decodeBodyFast reads raw into ev's envelope fields and Data with the
+// generated readers; false when they refuse it (ev is then partly filled).
+func decodeBodyFast(payload func(*jreader) (Payload, bool), raw []byte, ev *Event) bool {
+	r := jreader{b: raw}
+	r.open('{')
+	var seen uint64
+	var data Payload
+	for first := true; r.next(&first, '}'); {
+		switch string(r.key()) {
+		case "occurred_at":
+			if r.once(&seen, 0) {
+				r.time(&ev.OccurredAt)
+			}
+		case "actor":
+			if r.once(&seen, 1) {
+				readActor(&r, &ev.Actor)
+			}
+		case "command":
+			if r.once(&seen, 2) {
+				ev.Command = r.str()
+			}
+		case "correlation_id":
+			if r.once(&seen, 3) {
+				ev.CorrelationID = r.str()
+			}
+		case "causation_id":
+			if r.once(&seen, 4) {
+				ev.CausationID = r.str()
+			}
+		case "idempotency_key":
+			if r.once(&seen, 5) {
+				ev.IdempotencyKey = r.str()
+			}
+		case "command_digest":
+			if r.once(&seen, 6) {
+				ev.CommandDigest = r.str()
+			}
+		case "data":
+			// A null or non-object data is left to encoding/json.
+			if r.once(&seen, 7) && r.peek() == '{' {
+				data, _ = payload(&r)
+			} else {
+				r.fail()
+			}
+		default:
+			r.fail()
+		}
+	}
+	if !r.end() || data == nil {
+		return false
+	}
+	ev.Data = data
+	return true
+}
+
+// encodeBodyFast is EncodeBody with the generated writers; false when
+// they cannot write e.
+func encodeBodyFast(e Event) ([]byte, bool) {
+	w := jwriter{b: make([]byte, 0, 1024)}
+	w.b = append(w.b, '{')
+	first := true
+	w.key(&first, "occurred_at")
+	w.time(e.OccurredAt)
+	w.key(&first, "actor")
+	writeActor(&w, &e.Actor)
+	for _, f := range [...]struct{ name, v string }{
+		{"command", e.Command}, {"correlation_id", e.CorrelationID}, {"causation_id", e.CausationID},
+		{"idempotency_key", e.IdempotencyKey}, {"command_digest", e.CommandDigest},
+	} {
+		if f.v != "" {
+			w.key(&first, f.name)
+			w.str(f.v)
+		}
+	}
+	w.key(&first, "data")
+	if !writeFastPayload(&w, e.Data) || w.bad {
+		return nil, false
+	}
+	w.b = append(w.b, '}')
+	return w.b, true
 }

@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
 
+	"github.com/payoutledger/ledger/domain"
 	"github.com/payoutledger/ledger/eventstore"
 	"github.com/payoutledger/ledger/eventstore/handler"
 )
@@ -19,17 +21,86 @@ var errFeedDone = errors.New("feed done")
 // feed is one reader of the log: it reads from the lowest checkpoint of
 // its members, decodes each event once and hands it to every member; a
 // member skips what is at or below its own position.
+//
+// It is a pipeline: while catching up, the next ReadAll page is read while
+// the current one is decoded (prefetch), and decoded events go in batches
+// to one goroutine per member, which applies them in order and commits its
+// own batches. The projections are independent, so they apply in
+// parallel; each still sees every event in global order, and its
+// checkpoint only ever covers what it applied. Whatever stops the reader
+// (a decode error, a gap, an order violation, the end of a replay) first
+// waits for the members to apply what was handed to them (drain).
 type feed struct {
 	rt      *Runtime
 	members []member
 	next    uint64 // next position to read
 	last    uint64 // last position delivered (next-1 at the start)
 	recent  ring   // the last positions delivered, with their event IDs
+
+	batch    []domain.Event // decoded, not yet handed to the members
+	live     bool           // following live events: hand each over at once
+	inflight sync.WaitGroup // batches handed over and not yet applied, per member
+	workers  sync.WaitGroup
 }
 
 type member struct {
-	in  *instance
-	gen uint64
+	in    *instance
+	gen   uint64
+	queue chan []domain.Event // batches to apply, in order (each with its position, stream and version)
+}
+
+// Pipeline bounds: events per batch handed to the members, and batches
+// queued per member (so at most about 4,000 decoded events in flight).
+const (
+	applyBatch = 512
+	applyQueue = 8
+)
+
+// startWorkers starts one applying goroutine per member.
+func (f *feed) startWorkers() {
+	for i := range f.members {
+		m := &f.members[i]
+		m.queue = make(chan []domain.Event, applyQueue)
+		f.workers.Add(1)
+		go func() {
+			defer f.workers.Done()
+			wants := true
+			for b := range m.queue {
+				for j := 0; wants && j < len(b); j++ {
+					wants = m.in.apply(m.gen, b[j])
+				}
+				f.inflight.Done()
+			}
+		}()
+	}
+}
+
+// stopWorkers applies what is queued and ends the workers.
+func (f *feed) stopWorkers() {
+	f.drain()
+	for _, m := range f.members {
+		close(m.queue)
+	}
+	f.workers.Wait()
+}
+
+// dispatch hands the pending batch to every member.
+func (f *feed) dispatch() {
+	if len(f.batch) == 0 {
+		return
+	}
+	for _, m := range f.members {
+		f.inflight.Add(1)
+		m.queue <- f.batch
+	}
+	f.batch = make([]domain.Event, 0, applyBatch)
+}
+
+// drain hands the pending batch over and waits until every member applied
+// everything it was given.
+func (f *feed) drain() {
+	f.dispatch()
+	f.inflight.Wait()
 }
 
 func newFeed(r *Runtime, ins []*instance) *feed {
@@ -37,7 +108,7 @@ func newFeed(r *Runtime, ins []*instance) *feed {
 	first := true
 	for _, in := range ins {
 		in.mu.RLock()
-		f.members = append(f.members, member{in, in.gen})
+		f.members = append(f.members, member{in: in, gen: in.gen})
 		c := in.applied
 		in.mu.RUnlock()
 		if first || c+1 < f.next {
@@ -58,11 +129,14 @@ func (f *feed) run(parent context.Context) {
 	// event arrived does not wait on its subscription forever.
 	ctx, stop := context.WithCancel(parent)
 	defer stop()
+	f.startWorkers()
+	defer f.stopWorkers()
 	go f.tick(ctx, stop)
 
 	backoff := 50 * time.Millisecond
 	for {
 		err := f.catchUp(ctx)
+		f.drain()
 		if err == nil {
 			if f.rt.cfg.StopAtHead {
 				for _, m := range f.members {
@@ -78,7 +152,10 @@ func (f *feed) run(parent context.Context) {
 					f.rt.maybeTakeover(m.in, true)
 				}
 			}
+			f.live = true
 			err = f.rt.cfg.Source.Subscribe(ctx, f.next, func(r eventstore.RecordedEvent) error { return f.deliver(ctx, r) })
+			f.live = false
+			f.drain()
 		}
 		switch {
 		case errors.Is(err, errFeedDone), ctx.Err() != nil, !f.alive():
@@ -101,19 +178,55 @@ func (f *feed) run(parent context.Context) {
 	}
 }
 
+// catchUp delivers ReadAll pages until one comes back empty. The next
+// page is read while this one is delivered: it starts after the last
+// position of this page, which is where delivering it leaves f.next.
 func (f *feed) catchUp(ctx context.Context) error {
-	for {
-		recs, err := f.rt.cfg.Source.ReadAll(ctx, f.next, f.rt.cfg.PageSize)
-		if err != nil {
-			return err
+	type page struct {
+		recs []eventstore.RecordedEvent
+		err  error
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	pages := make(chan page, 1)
+	done := make(chan struct{})
+	defer func() { cancel(); <-done }()
+	go func() {
+		defer close(done)
+		from := f.next
+		for {
+			recs, err := f.rt.cfg.Source.ReadAll(ctx, from, f.rt.cfg.PageSize)
+			select {
+			case pages <- page{recs, err}:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil || len(recs) == 0 {
+				return
+			}
+			from = recs[len(recs)-1].Position + 1
 		}
-		if len(recs) == 0 {
+	}()
+	for {
+		var p page
+		select {
+		case p = <-pages:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if p.err != nil {
+			return p.err
+		}
+		if len(p.recs) == 0 {
 			return nil
 		}
-		for _, r := range recs {
+		for _, r := range p.recs {
 			if err := f.deliver(ctx, r); err != nil {
 				return err
 			}
+		}
+		f.dispatch()
+		if !f.alive() {
+			return errFeedDone
 		}
 	}
 }
@@ -228,7 +341,7 @@ func (f *feed) fillGap(ctx context.Context, upTo uint64) error {
 	return nil
 }
 
-// apply decodes r once and applies it to every member in turn.
+// apply decodes r once and queues it for every member.
 func (f *feed) apply(r eventstore.RecordedEvent) error {
 	if stop := f.rt.cfg.StopBefore; stop != nil && stop(r) {
 		return errFeedDone
@@ -238,17 +351,15 @@ func (f *feed) apply(r eventstore.RecordedEvent) error {
 		f.failAll(&ProjectionError{Position: r.Position, Stream: r.Stream, StreamVer: r.Version, EventType: r.Type, Op: "decode", Err: err})
 		return errFeedDone
 	}
-	alive := 0
-	for _, m := range f.members {
-		if m.in.apply(m.gen, r, ev) {
-			alive++
-		}
-	}
+	f.batch = append(f.batch, ev)
 	f.last, f.next = r.Position, r.Position+1
 	f.recent.add(r.Position, r.ID)
 	f.rt.observeHead(r.Position)
-	if alive == 0 {
-		return errFeedDone
+	if f.live || len(f.batch) >= applyBatch {
+		f.dispatch()
+		if !f.alive() {
+			return errFeedDone
+		}
 	}
 	return nil
 }
@@ -256,6 +367,8 @@ func (f *feed) apply(r eventstore.RecordedEvent) error {
 // failAll stops every member with the same error (decode, order, gap:
 // nothing past that position can be applied by anyone).
 func (f *feed) failAll(proto *ProjectionError) {
+	// What was handed over before the failing position is applied first.
+	f.drain()
 	for _, m := range f.members {
 		in := m.in
 		in.mu.Lock()

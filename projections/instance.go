@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/payoutledger/ledger/domain"
-	"github.com/payoutledger/ledger/eventstore"
 )
 
 // State is where a projection instance is.
@@ -96,26 +95,27 @@ func (in *instance) reloadLocked(ctx context.Context) error {
 	return nil
 }
 
-// apply feeds one decoded event of generation gen. It reports whether the
-// instance still wants events.
-func (in *instance) apply(gen uint64, r eventstore.RecordedEvent, ev domain.Event) bool {
+// apply feeds one decoded event of generation gen (handler.Decode set its
+// position, stream and version). It reports whether the instance still
+// wants events.
+func (in *instance) apply(gen uint64, ev domain.Event) bool {
 	in.mu.Lock()
 	if in.gen != gen || in.proj == nil || in.state == StateFailed || in.state == StateRetired {
 		in.mu.Unlock()
 		return false
 	}
-	if r.Position <= in.applied {
+	if ev.Position <= in.applied {
 		in.duplicates.Add(1)
 		in.mu.Unlock()
 		return true
 	}
 	if err := safeApply(in.proj, ev); err != nil {
-		in.failLocked(r, "apply", err)
+		in.failLocked(ev, "apply", err)
 		in.mu.Unlock()
 		return false
 	}
-	in.applied = r.Position
-	in.appliedA.Store(r.Position)
+	in.applied = ev.Position
+	in.appliedA.Store(ev.Position)
 	in.events.Add(1)
 	in.pending++
 	if in.pending == 1 {
@@ -143,11 +143,11 @@ func safeApply(p Projector, ev domain.Event) (err error) {
 	return p.Apply(ev)
 }
 
-// failLocked stops the instance at r and reloads its committed state, so
+// failLocked stops the instance at ev and reloads its committed state, so
 // that queries see the last good rows, never a half-applied event.
-func (in *instance) failLocked(r eventstore.RecordedEvent, op string, err error) {
+func (in *instance) failLocked(ev domain.Event, op string, err error) {
 	pe := &ProjectionError{Projection: in.schema.Projection, Version: in.schema.Version,
-		Position: r.Position, Stream: r.Stream, StreamVer: r.Version, EventType: r.Type, Op: op, Err: err}
+		Position: ev.Position, Stream: ev.Stream, StreamVer: ev.Version, EventType: ev.Type, Op: op, Err: err}
 	in.failWith(pe)
 }
 

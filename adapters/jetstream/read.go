@@ -3,6 +3,7 @@ package jetstream
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -247,6 +248,9 @@ func (s *Store) readAllConsumer(ctx context.Context, seq uint64, max int, out []
 	if want == 0 {
 		return out, nil
 	}
+	// One allocation for the page instead of growing it by doubling (a
+	// replay's pages of 10,000 copied the events about 14 times).
+	out = slices.Grow(out, int(want))
 	it, err := cons.Messages(jetstream.PullMaxMessages(int(min(want, pullBatch))))
 	if err != nil {
 		return nil, s.failed(fmt.Errorf("jetstream: read all: %w", err))
