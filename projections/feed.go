@@ -165,6 +165,12 @@ func (f *feed) run(parent context.Context) {
 			// back. Anything else (a broken connection) is retried.
 			f.failAll(&ProjectionError{Position: f.next, Op: "read", Err: err})
 			return
+		case f.rt.cfg.DensePositions && errors.Is(err, eventstore.ErrChainBroken):
+			// The store cannot return a position (damage on disk): waiting
+			// will not bring it back, and skipping it would serve a read
+			// model short of an event. Stop where it is, visibly.
+			f.failAll(&ProjectionError{Position: f.next, Op: "gap", Err: fmt.Errorf("%w: %w", ErrGap, err)})
+			return
 		}
 		f.rt.cfg.Logf("projections: reading from position %d: %v (retrying in %s)", f.next, err, backoff)
 		select {

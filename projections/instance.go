@@ -152,13 +152,16 @@ func (in *instance) failLocked(ev domain.Event, op string, err error) {
 }
 
 func (in *instance) failWith(pe *ProjectionError) {
-	in.setStateLocked(StateFailed, pe)
 	in.rt.cfg.Logf("%v", pe)
 	ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
 	defer cancel()
 	if err := in.reloadLocked(ctx); err != nil {
 		in.rt.cfg.Logf("projection %s v%d: reloading the committed rows failed: %v", in.schema.Projection, in.schema.Version, err)
 	}
+	// Failed only once the committed rows are back: Status reads without
+	// the lock, and a failed instance must never show an applied position
+	// past its checkpoint.
+	in.setStateLocked(StateFailed, pe)
 }
 
 // commitLocked stores the changed rows with the new checkpoint.

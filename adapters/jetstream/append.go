@@ -92,6 +92,11 @@ func (e *versionMismatch) Error() string {
 
 func (e *versionMismatch) Unwrap() error { return eventstore.ErrWrongExpectedVersion }
 
+// ConflictStream names the stream whose expectation failed, so that a
+// caller splitting a refused batch (the command handler's group commit)
+// knows which stream to reload without reading every head.
+func (e *versionMismatch) ConflictStream() string { return e.stream }
+
 func hasAny(reqs []eventstore.AppendRequest) bool {
 	for _, r := range reqs {
 		if r.Expected == eventstore.Any {
@@ -216,7 +221,7 @@ func (s *Store) headFor(ctx context.Context, stream string, expected eventstore.
 		return h, nil
 	}
 	for attempt := 0; ; attempt++ {
-		h, err := s.loadHead(ctx, stream)
+		h, err := s.checkedHead(ctx, stream)
 		// On a replicated stream a follower a few messages behind may
 		// answer: a head behind what the caller saw elsewhere is retried
 		// briefly before it counts as a conflict.
@@ -235,7 +240,9 @@ const staleHeadRetries = 20
 // replicated reports whether followers may answer direct gets.
 func (s *Store) replicated() bool { return s.replicas > 1 }
 
-// loadHead reads the last message of the stream's subject filter.
+// loadHead reads the last message of the stream's subject filter. Its
+// zero head may hide a damaged last message: callers that act on "no
+// events" use checkedHead (read.go).
 func (s *Store) loadHead(ctx context.Context, stream string) (head, error) {
 	r, ok, err := s.getOne(ctx, directGetRequest{LastFor: s.subj.filter(stream)})
 	if err != nil || !ok {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -14,6 +15,8 @@ import (
 	"time"
 
 	"github.com/minio/highwayhash"
+	"github.com/nats-io/nats.go"
+	njs "github.com/nats-io/nats.go/jetstream"
 	"github.com/shopspring/decimal"
 	"github.com/stretchr/testify/require"
 
@@ -23,16 +26,19 @@ import (
 	"github.com/payoutledger/ledger/eventstore/handler"
 	"github.com/payoutledger/ledger/eventstore/integrity"
 	"github.com/payoutledger/ledger/eventstore/tailguard"
+	"github.com/payoutledger/ledger/projections"
 )
 
 // These tests damage the files of a closed embedded store the way a disk,
 // a crash or an operator can, reopen it as payoutd does (jetstream.Open,
 // then integrity.Check against the heads kept outside the data dir), and
 // pin down, case by case, what nats-server v2.15.2 does with the damage
-// and what the ledger reports. The rule they enforce: whenever the store
-// serves a shorter or altered history, a check reports it, naming the
-// stream and version or the position; where nothing can, the case says so
-// (undetected) and docs/faults.md lists it.
+// and what the ledger reports. The rule they enforce: the store never
+// serves a shorter or altered history silently. Open refuses a stream
+// whose state shows loss (ErrDamaged); reads fail at a position or a head
+// the server cannot return (GapError, ErrDamaged); integrity.Check reports
+// the rest, naming the stream and version or the position; where nothing
+// can, the case says so (undetected) and docs/faults.md lists it.
 
 // corrFixture is a closed store holding corrShops JD shops' events,
 // appended through the command path, round robin so that the tail of the
@@ -285,6 +291,10 @@ func TestDiskDamageIsReportedNeverServedSilently(t *testing.T) {
 	total := uint64(len(fx.log))
 	quickOpts := integrity.Options{Mode: integrity.Quick, TailEvents: 20}
 
+	shopEnd := fx.lastOf(fx.streams[0]) // a shop's last event, below the log's last
+	shopEndEv := fx.at(shopEnd)
+	require.Less(t, shopEnd, total)
+
 	type serverSaw struct{ msgs, lastSeq, numDeleted uint64 }
 	cases := []struct {
 		name   string
@@ -292,10 +302,17 @@ func TestDiskDamageIsReportedNeverServedSilently(t *testing.T) {
 		heads  map[string]tailguard.Head // nil: fx.heads
 		// server: the stream state nats-server reports after recovery.
 		server serverSaw
-		// served: events the store returns, identical to the pristine ones.
+		// refused: Open fails with ErrDamaged and this in its message;
+		// nothing is served.
+		refused string
+		// served: events the store returns, identical to the pristine ones
+		// (reading on past each gap).
 		served int
-		quick  []corrWant
-		full   []corrWant
+		// gaps: the positions a reader paging through the log is stopped
+		// at (a GapError each).
+		gaps  []jetstream.GapError
+		quick []corrWant
+		full  []corrWant
 		// onlyHeads: without the recorded heads, nothing finds the damage.
 		onlyHeads bool
 		// undetected: nothing finds it, heads included (docs/faults.md).
@@ -308,7 +325,7 @@ func TestDiskDamageIsReportedNeverServedSilently(t *testing.T) {
 			damage: func(t *testing.T, dir string) {
 				editBlock(t, dir, func(b []byte, r []blockRecord) []byte { b[r[mid-1].body+20] ^= 0x04; return b })
 			},
-			server: serverSaw{total, total, 0}, served: int(total) - 1,
+			server: serverSaw{total, total, 0}, served: int(total) - 1, gaps: []jetstream.GapError{{From: mid, To: mid}},
 			quick: nil, // below the last 20 events of its stream and of the log: Full only
 			full: []corrWant{
 				{integrity.KindGap, "", 0, mid},
@@ -321,27 +338,52 @@ func TestDiskDamageIsReportedNeverServedSilently(t *testing.T) {
 			},
 		},
 		{
-			name: "a body bit flipped in the last message: the stream's head reads as empty",
+			// Served, its shop's head would read as empty and the server
+			// would take an append at version 0: a second version 1.
+			name: "a body bit flipped in the last message: refused at Open",
 			damage: func(t *testing.T, dir string) {
 				editBlock(t, dir, func(b []byte, r []blockRecord) []byte { b[r[len(r)-1].body+20] ^= 0x04; return b })
 			},
-			server: serverSaw{total, total, 0}, served: int(total) - 1,
+			server:  serverSaw{total, total, 0},
+			refused: fmt.Sprintf("the last event, position %d, is stored but cannot be read", total),
+		},
+		{
+			name: "a body bit flipped in a shop's last event, mid-log: its head is reported damaged, not empty",
+			damage: func(t *testing.T, dir string) {
+				editBlock(t, dir, func(b []byte, r []blockRecord) []byte { b[r[shopEnd-1].body+20] ^= 0x04; return b })
+			},
+			server: serverSaw{total, total, 0}, served: int(total) - 1, gaps: []jetstream.GapError{{From: shopEnd, To: shopEnd}},
 			quick: []corrWant{
-				{integrity.KindTruncated, lastEv.Stream, 1, 0},
-				{integrity.KindTruncated, lastEv.Stream, 1, fx.lastOf(lastEv.Stream) - corrShops},
+				{integrity.KindGap, "", 0, shopEnd},
+				{integrity.KindGap, shopEndEv.Stream, shopEndEv.Version, 0}, // recorded head
+				{integrity.KindGap, shopEndEv.Stream, shopEndEv.Version, 0}, // the stream's tail
+				{integrity.KindGap, shopEndEv.Stream, shopEndEv.Version, 0}, // the log's tail
 			},
 			full: []corrWant{
-				{integrity.KindTruncated, lastEv.Stream, 1, 0},
-				{integrity.KindTruncated, lastEv.Stream, 1, fx.lastOf(lastEv.Stream) - corrShops},
+				{integrity.KindGap, "", 0, shopEnd},
+				{integrity.KindGap, shopEndEv.Stream, shopEndEv.Version, 0}, // the log
+				{integrity.KindGap, shopEndEv.Stream, shopEndEv.Version, 0}, // recorded head
 			},
 			then: func(t *testing.T, s *jetstream.Store) {
-				// Why it must not be served: the server takes an append at
-				// version 0 of a stream that holds 71 readable events.
-				v, _, err := s.Head(ctx10(t), lastEv.Stream)
+				// Not "no stream" (version 0): an append would fork it.
+				_, _, err := s.Head(ctx10(t), shopEndEv.Stream)
+				requireDamagedHead(t, err, shopEndEv)
+				_, err = s.ReadStream(ctx10(t), shopEndEv.Stream, 1, 1000)
+				requireDamagedHead(t, err, shopEndEv)
+				// Nor may an append chain from version 0 (a second version 1).
+				for _, exp := range []eventstore.ExpectedVersion{eventstore.NoStream, eventstore.ExpectedVersion(shopEndEv.Version - 1), eventstore.Any} {
+					_, err := s.Append(ctx10(t), shopEndEv.Stream, exp, newEvs("Forked", 1))
+					requireDamagedHead(t, err, shopEndEv)
+				}
+				info, err := jetstream.StreamOf(s).Info(ctx10(t))
 				require.NoError(t, err)
-				require.Zero(t, v)
-				_, err = s.Append(ctx10(t), lastEv.Stream, eventstore.NoStream, newEvs("Forked", 1))
-				require.NoError(t, err, "nats-server accepted a second version 1")
+				require.Equal(t, uint64(288), info.State.Msgs, "nothing was appended")
+				for _, st := range fx.streams[1:] {
+					v, h, err := s.Head(ctx10(t), st)
+					require.NoError(t, err, st)
+					require.Equal(t, fx.heads[st].Version, v, st)
+					require.Equal(t, fx.heads[st].Hash, h, st)
+				}
 			},
 		},
 		{
@@ -378,7 +420,7 @@ func TestDiskDamageIsReportedNeverServedSilently(t *testing.T) {
 					return b
 				})
 			},
-			server: serverSaw{total, total, 0}, served: int(total) - 1,
+			server: serverSaw{total, total, 0}, served: int(total) - 1, gaps: []jetstream.GapError{{From: mid, To: mid}},
 			full: []corrWant{
 				{integrity.KindGap, "", 0, mid},
 				{integrity.KindGap, midEv.Stream, midEv.Version, fx.nextOf(mid)},
@@ -389,7 +431,7 @@ func TestDiskDamageIsReportedNeverServedSilently(t *testing.T) {
 			damage: func(t *testing.T, dir string) {
 				editBlock(t, dir, func(b []byte, r []blockRecord) []byte { b[r[mid-1].sum] ^= 0x80; return b })
 			},
-			server: serverSaw{total, total, 0}, served: int(total) - 1,
+			server: serverSaw{total, total, 0}, served: int(total) - 1, gaps: []jetstream.GapError{{From: mid, To: mid}},
 			full: []corrWant{
 				{integrity.KindGap, "", 0, mid},
 				{integrity.KindGap, midEv.Stream, midEv.Version, fx.nextOf(mid)},
@@ -405,36 +447,36 @@ func TestDiskDamageIsReportedNeverServedSilently(t *testing.T) {
 			quick: fx.truncatedTo(mid - 1), full: fx.truncatedTo(mid - 1), onlyHeads: true,
 		},
 		{
-			name: "the last block cut by 5 bytes: the server drops its last message",
+			name: "the last block cut by 5 bytes: the server drops its last message, Open refuses",
 			damage: func(t *testing.T, dir string) {
 				editBlock(t, dir, func(b []byte, _ []blockRecord) []byte { return b[:len(b)-5] })
 			},
-			server: serverSaw{total - 1, total, 1}, served: int(total) - 1,
-			quick: fx.truncatedTo(int(total) - 1), full: fx.truncatedTo(int(total) - 1), onlyHeads: true,
+			server:  serverSaw{total - 1, total, 1},
+			refused: "1 deleted positions below position 288",
 		},
 		{
-			name: "the last block cut by one whole message",
+			name: "the last block cut by one whole message: refused at Open",
 			damage: func(t *testing.T, dir string) {
 				editBlock(t, dir, func(b []byte, r []blockRecord) []byte { return b[:r[len(r)-1].off] })
 			},
-			server: serverSaw{total - 1, total, 1}, served: int(total) - 1,
-			quick: fx.truncatedTo(int(total) - 1), full: fx.truncatedTo(int(total) - 1), onlyHeads: true,
+			server:  serverSaw{total - 1, total, 1},
+			refused: "1 deleted positions below position 288",
 		},
 		{
-			name: "the last block cut by ten messages",
+			name: "the last block cut by ten messages: refused at Open",
 			damage: func(t *testing.T, dir string) {
 				editBlock(t, dir, func(b []byte, r []blockRecord) []byte { return b[:r[len(r)-10].off] })
 			},
-			server: serverSaw{total - 10, total, 10}, served: int(total) - 10,
-			quick: fx.truncatedTo(int(total) - 10), full: fx.truncatedTo(int(total) - 10), onlyHeads: true,
+			server:  serverSaw{total - 10, total, 10},
+			refused: "10 deleted positions below position 288",
 		},
 		{
-			name: "the last (here: only) block file removed: the server starts an empty stream",
+			name: "the last (here: only) block file removed: the server starts an empty stream, Open refuses",
 			damage: func(t *testing.T, dir string) {
 				require.NoError(t, os.Remove(onlyBlock(t, dir)))
 			},
-			server: serverSaw{0, total, 0}, served: 0,
-			quick: fx.truncatedTo(0), full: fx.truncatedTo(0), onlyHeads: true,
+			server:  serverSaw{0, total, 0},
+			refused: "first position 289, last 288",
 		},
 		{
 			name: "an older copy of the data dir restored",
@@ -474,12 +516,22 @@ func TestDiskDamageIsReportedNeverServedSilently(t *testing.T) {
 			server: serverSaw{total, total, 0}, served: int(total),
 		},
 		{
-			name: "the tail lost after the last flush of the heads: UNDETECTED",
+			name: "the tail lost after the last flush of the heads, index.db intact: refused at Open",
 			damage: func(t *testing.T, dir string) {
 				editBlock(t, dir, func(b []byte, r []blockRecord) []byte { return b[:r[corrEarlyFlushAt+3].off] })
 			},
+			heads:   fx.early,
+			server:  serverSaw{corrEarlyFlushAt + 3, total, total - corrEarlyFlushAt - 3},
+			refused: "5 deleted positions below position 288",
+		},
+		{
+			name: "the tail lost after the last flush of the heads, and index.db (as after an OS crash): UNDETECTED",
+			damage: func(t *testing.T, dir string) {
+				editBlock(t, dir, func(b []byte, r []blockRecord) []byte { return b[:r[corrEarlyFlushAt+3].off] })
+				require.NoError(t, os.Remove(filepath.Join(streamDir(dir), "msgs", "index.db")))
+			},
 			heads:  fx.early,
-			server: serverSaw{corrEarlyFlushAt + 3, total, total - corrEarlyFlushAt - 3}, served: corrEarlyFlushAt + 3,
+			server: serverSaw{corrEarlyFlushAt + 3, corrEarlyFlushAt + 3, 0}, served: corrEarlyFlushAt + 3,
 			undetected: true,
 		},
 	}
@@ -493,16 +545,32 @@ func TestDiskDamageIsReportedNeverServedSilently(t *testing.T) {
 				heads = fx.heads
 			}
 
-			// payoutd's start: Open (no case makes the server refuse), then
-			// the check against the heads kept outside the data dir.
+			// payoutd's start: Open (nats-server v2.15.2 starts on every
+			// one of these; the store refuses what shows loss), then the
+			// check against the heads kept outside the data dir.
 			s, err := jetstream.Open(t.Context(), jetstream.Config{DataDir: dir})
-			require.NoError(t, err, "nats-server v2.15.2 starts on every one of these")
+			if c.refused != "" {
+				require.ErrorIs(t, err, jetstream.ErrDamaged)
+				require.ErrorContains(t, err, c.refused)
+				require.Nil(t, s)
+				// What the server recovered, seen by a plain server on the
+				// files the refused Open released.
+				srv := startServer(t, dir)
+				_, js := rawJS(t, srv.ClientURL())
+				st, err := js.Stream(ctx10(t), jetstream.DefaultStreamName)
+				require.NoError(t, err)
+				state := st.CachedInfo().State
+				require.Equal(t, c.server, serverSaw{state.Msgs, state.LastSeq, uint64(state.NumDeleted)}, "what the server recovered")
+				return
+			}
+			require.NoError(t, err)
 			defer s.Close()
 			info, err := jetstream.StreamOf(s).Info(ctx10(t))
 			require.NoError(t, err)
 			require.Equal(t, c.server, serverSaw{info.State.Msgs, info.State.LastSeq, uint64(info.State.NumDeleted)}, "what the server recovered")
 
-			served := readAll(t, s)
+			served, gaps := readPastGaps(t, s)
+			require.Equal(t, c.gaps, gaps, "where a reader of the log is stopped")
 			same := 0
 			for _, e := range served {
 				if e.Position <= total {
@@ -552,4 +620,297 @@ func TestDiskDamageIsReportedNeverServedSilently(t *testing.T) {
 			}
 		})
 	}
+}
+
+// readPastGaps pages through the log as readAll does but, where the store
+// stops a reader with a GapError, notes it and goes on after it: what the
+// store still serves, and where it refuses to read past a damaged
+// position.
+func readPastGaps(t *testing.T, s eventstore.Store) ([]eventstore.RecordedEvent, []jetstream.GapError) {
+	t.Helper()
+	var out []eventstore.RecordedEvent
+	var gaps []jetstream.GapError
+	from := uint64(1)
+	for {
+		got, err := s.ReadAll(ctx10(t), from, 5000)
+		var gap *jetstream.GapError
+		if errors.As(err, &gap) {
+			require.Equal(t, from, gap.From, "a gap is reported where the page starts")
+			require.ErrorIs(t, err, jetstream.ErrDamaged)
+			require.ErrorIs(t, err, eventstore.ErrChainBroken)
+			gaps = append(gaps, *gap)
+			from = gap.To + 1
+			continue
+		}
+		require.NoError(t, err)
+		if len(got) == 0 {
+			return out, gaps
+		}
+		for i, e := range got {
+			require.Equal(t, from+uint64(i), e.Position, "a page is dense")
+		}
+		out = append(out, got...)
+		from = got[len(got)-1].Position + 1
+	}
+}
+
+// requireDamagedHead checks the error of reading a stream whose last
+// event e the server holds but cannot return.
+func requireDamagedHead(t *testing.T, err error, e eventstore.RecordedEvent) {
+	t.Helper()
+	require.ErrorIs(t, err, jetstream.ErrDamaged)
+	require.ErrorIs(t, err, eventstore.ErrChainBroken)
+	var ce *eventstore.ChainError
+	require.ErrorAs(t, err, &ce)
+	require.Equal(t, e.Stream, ce.Stream)
+	require.Equal(t, e.Version, ce.Version, "the unreadable version")
+}
+
+// TestReadersStopAtADamagedPosition: nats-server v2.15.2 passes over a
+// message whose checksum fails, in direct gets and in consumers alike. The
+// store's positions are dense, so every reader of the log (a ReadAll page,
+// from its direct get or from its consumer part; Subscribe; a projection
+// rebuild or a live projection) must stop right before the damaged
+// position and say so, never apply what follows as if nothing were
+// missing.
+func TestReadersStopAtADamagedPosition(t *testing.T) {
+	fx := buildCorrFixture(t)
+	total := uint64(len(fx.log))
+	errStop := errors.New("stop")
+	cases := []struct {
+		name    string
+		damaged []uint64 // consecutive positions
+	}{
+		{"a position inside a page's direct get", []uint64{101}},
+		{"a position in a page's consumer part (past the first 256 events)", []uint64{270}},
+		{"two adjacent positions", []uint64{150, 151}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			first, last := c.damaged[0], c.damaged[len(c.damaged)-1]
+			dir := filepath.Join(t.TempDir(), "data")
+			corrCopyDir(t, fx.dir, dir)
+			editBlock(t, dir, func(b []byte, r []blockRecord) []byte {
+				for _, p := range c.damaged {
+					b[r[p-1].body+20] ^= 0x04
+				}
+				return b
+			})
+			s, err := jetstream.Open(t.Context(), jetstream.Config{DataDir: dir})
+			require.NoError(t, err, "a damaged message below the last one is not visible in the stream's state")
+			defer s.Close()
+			positions := func(recs []eventstore.RecordedEvent) []uint64 {
+				var out []uint64
+				for _, r := range recs {
+					out = append(out, r.Position)
+				}
+				return out
+			}
+			span := func(from, to uint64) []uint64 {
+				var out []uint64
+				for p := from; p <= to; p++ {
+					out = append(out, p)
+				}
+				return out
+			}
+			wantGap := &jetstream.GapError{From: first, To: last}
+
+			// ReadAll: the page ends before the gap, the next one is refused.
+			got, err := s.ReadAll(ctx10(t), 1, 1000)
+			require.NoError(t, err)
+			require.Equal(t, span(1, first-1), positions(got))
+			_, err = s.ReadAll(ctx10(t), first, 1000)
+			var gap *jetstream.GapError
+			require.ErrorAs(t, err, &gap)
+			require.Equal(t, wantGap, gap)
+			require.ErrorIs(t, err, jetstream.ErrDamaged)
+			require.ErrorIs(t, err, eventstore.ErrChainBroken)
+			got, err = s.ReadAll(ctx10(t), first-3, 2)
+			require.NoError(t, err)
+			require.Equal(t, span(first-3, first-2), positions(got), "a page that ends before the gap")
+			got, err = s.ReadAll(ctx10(t), last+1, 1000)
+			require.NoError(t, err)
+			require.Equal(t, span(last+1, total), positions(got))
+
+			// Subscribe: fails at the gap before fn sees what follows it.
+			var seen []eventstore.RecordedEvent
+			err = s.Subscribe(ctx10(t), 1, func(r eventstore.RecordedEvent) error { seen = append(seen, r); return nil })
+			require.ErrorAs(t, err, &gap)
+			require.Equal(t, wantGap, gap)
+			require.ErrorIs(t, err, eventstore.ErrChainBroken)
+			require.Equal(t, span(1, first-1), positions(seen))
+			seen = nil
+			err = s.Subscribe(ctx10(t), last+1, func(r eventstore.RecordedEvent) error {
+				if seen = append(seen, r); r.Position == total {
+					return errStop
+				}
+				return nil
+			})
+			require.ErrorIs(t, err, errStop)
+			require.Equal(t, span(last+1, total), positions(seen), "from after the gap, nothing is missing")
+
+			// A projection rebuild stops at the gap, everything before it
+			// applied and committed.
+			rt, err := projections.New(projections.Config{Source: s, Store: projections.NewMemoryStore(), DensePositions: true, StopAtHead: true},
+				projections.All()...)
+			require.NoError(t, err)
+			err = rt.Run(ctx10(t))
+			require.ErrorIs(t, err, eventstore.ErrChainBroken)
+			require.ErrorAs(t, err, &gap)
+			for _, st := range rt.Status() {
+				require.Equal(t, projections.StateFailed, st.State, st.Projection)
+				require.Equal(t, first-1, st.Checkpoint, st.Projection)
+				require.Equal(t, first, st.Err.Position, st.Projection)
+			}
+
+			// A live projection never applies past it either: it stops
+			// there, failed with ErrGap, visible in its status.
+			live, err := projections.New(projections.Config{Source: s, Store: projections.NewMemoryStore(), DensePositions: true,
+				Logf: func(string, ...any) {}}, projections.All()...)
+			require.NoError(t, err)
+			ctx, cancel := context.WithCancel(t.Context())
+			done := make(chan error, 1)
+			go func() { done <- live.Run(ctx) }()
+			applied := func() bool {
+				for _, st := range live.Status() {
+					if st.Applied != first-1 {
+						return false
+					}
+				}
+				return true
+			}
+			require.Eventually(t, applied, 10*time.Second, 5*time.Millisecond)
+			require.Eventually(t, func() bool {
+				for _, st := range live.Status() {
+					if st.State != projections.StateFailed || !errors.Is(st.Err, projections.ErrGap) || st.Err.Position != first {
+						return false
+					}
+				}
+				return true
+			}, 10*time.Second, 5*time.Millisecond, "every live projection fails at the damaged position")
+			require.True(t, applied(), "%+v", live.Status())
+			cancel()
+			require.NoError(t, <-done)
+		})
+	}
+}
+
+// TestOpenRefusesStreamStateShowingLoss: the same refusals on an external
+// server, where an operator's hands (not a disk) made the stream lose
+// events before it denied deletes and purges, or left a message that is
+// not a ledger event at its end. A stream in normal use opens.
+func TestOpenRefusesStreamStateShowingLoss(t *testing.T) {
+	cases := []struct {
+		name    string
+		prepare func(t *testing.T, url string, js njs.JetStream)
+		refused string // "" when Open succeeds
+	}{
+		{
+			name:    "a new, empty stream",
+			prepare: func(t *testing.T, _ string, js njs.JetStream) { createStream(t, js, goodStreamConfig()) },
+		},
+		{
+			name:    "a stream with events",
+			prepare: func(t *testing.T, url string, _ njs.JetStream) { appendEvents(t, url, 3) },
+		},
+		{
+			name: "an event deleted, then deletes denied",
+			prepare: func(t *testing.T, _ string, js njs.JetStream) {
+				st := looseStream(t, js, 3)
+				require.NoError(t, st.DeleteMsg(ctx10(t), 2))
+				denyAll(t, js, st)
+			},
+			refused: "1 deleted positions below position 3",
+		},
+		{
+			name: "the stream purged, then purges denied",
+			prepare: func(t *testing.T, _ string, js njs.JetStream) {
+				st := looseStream(t, js, 3)
+				require.NoError(t, st.Purge(ctx10(t)))
+				denyAll(t, js, st)
+			},
+			refused: "first position 4, last 3",
+		},
+		{
+			name: "the first events purged, then purges denied",
+			prepare: func(t *testing.T, _ string, js njs.JetStream) {
+				st := looseStream(t, js, 3)
+				require.NoError(t, st.Purge(ctx10(t), njs.WithPurgeSequence(3)))
+				denyAll(t, js, st)
+			},
+			refused: "first position 3, last 3",
+		},
+		{
+			name: "the last message is not a ledger event",
+			prepare: func(t *testing.T, url string, js njs.JetStream) {
+				appendEvents(t, url, 2)
+				_, err := js.PublishMsg(ctx10(t), &nats.Msg{Subject: "ledger.jd.x.PayoutPaid", Data: []byte(`{}`)})
+				require.NoError(t, err)
+			},
+			refused: "the last event, position 3, cannot be decoded",
+		},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			srv := startServer(t, t.TempDir())
+			_, js := rawJS(t, srv.ClientURL())
+			c.prepare(t, srv.ClientURL(), js)
+			s, err := jetstream.Open(t.Context(), jetstream.Config{URL: srv.ClientURL()})
+			if c.refused != "" {
+				require.ErrorIs(t, err, jetstream.ErrDamaged)
+				require.ErrorContains(t, err, c.refused)
+				return
+			}
+			require.NoError(t, err)
+			defer s.Close()
+			_, err = s.Append(ctx10(t), streamID("jd"), eventstore.NoStream, newEvs("Opened", 1))
+			require.NoError(t, err)
+		})
+	}
+}
+
+func createStream(t *testing.T, js njs.JetStream, cfg njs.StreamConfig) njs.Stream {
+	t.Helper()
+	st, err := js.CreateStream(ctx10(t), cfg)
+	require.NoError(t, err)
+	return st
+}
+
+// appendEvents appends n events to one stream through a store.
+func appendEvents(t *testing.T, url string, n int) {
+	t.Helper()
+	s, err := jetstream.Open(t.Context(), jetstream.Config{URL: url})
+	require.NoError(t, err)
+	defer s.Close()
+	_, err = s.Append(ctx10(t), streamID("jd"), eventstore.NoStream, newEvs("Opened", n))
+	require.NoError(t, err)
+}
+
+// looseStream creates the ledger stream with deletes and purges allowed
+// and appends n events to it (as ledger messages, published directly: Open
+// refuses such a stream).
+func looseStream(t *testing.T, js njs.JetStream, n int) njs.Stream {
+	t.Helper()
+	cfg := goodStreamConfig()
+	cfg.DenyDelete, cfg.DenyPurge = false, false
+	st := createStream(t, js, cfg)
+	shop := streamID("jd")
+	for _, e := range eventstore.Chain(shop, 0, eventstore.Hash{}, newEvs("Opened", n)) {
+		e.RecordedAt = time.Now().UTC()
+		subj, err := jetstream.EventSubject(jetstream.DefaultSubjectPrefix, shop, e.Type)
+		require.NoError(t, err)
+		_, err = js.PublishMsg(ctx10(t), jetstream.Encode(subj, e))
+		require.NoError(t, err)
+	}
+	return st
+}
+
+// denyAll turns deletes and purges off again (the server allows that way
+// only).
+func denyAll(t *testing.T, js njs.JetStream, st njs.Stream) {
+	t.Helper()
+	cfg := st.CachedInfo().Config
+	cfg.DenyDelete, cfg.DenyPurge = true, true
+	_, err := js.UpdateStream(ctx10(t), cfg)
+	require.NoError(t, err)
 }

@@ -2,11 +2,14 @@ package jetstream
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/payoutledger/ledger/eventstore"
@@ -33,7 +36,9 @@ const (
 //
 // Errors: eventstore.ErrStreamNotFound (no events, or a name that is not
 // "<category>.<id>"), eventstore.ErrChainBroken (versions not consecutive:
-// the log was altered), ErrMalformed, eventstore.ErrClosed, ctx's error.
+// the log was altered or a message is damaged; with ErrDamaged too when the
+// stream's last event is stored but cannot be read), ErrMalformed,
+// eventstore.ErrClosed, ctx's error.
 func (s *Store) ReadStream(ctx context.Context, stream string, fromVersion uint64, max int) ([]eventstore.RecordedEvent, error) {
 	if err := s.check(); err != nil {
 		return nil, err
@@ -78,7 +83,7 @@ func lastVersion(out []eventstore.RecordedEvent, from uint64) uint64 {
 func (s *Store) readStream(ctx context.Context, stream string, from uint64, max int) ([]eventstore.RecordedEvent, head, error) {
 	h, ok := s.heads.get(stream)
 	if !ok || from > h.version {
-		loaded, err := s.loadHead(ctx, stream)
+		loaded, err := s.checkedHead(ctx, stream)
 		if err != nil {
 			return nil, head{}, err
 		}
@@ -166,8 +171,17 @@ func (s *Store) seqOfVersion(ctx context.Context, stream string, v uint64, h hea
 // less CPU per event than direct gets (the server adds no headers per
 // message): measured here, 8 against 12 microseconds.
 //
-// Errors: ErrMalformed (a message in the stream that is not a ledger
-// event), eventstore.ErrClosed, ctx's error, a JetStream error.
+// Positions are dense (the stream denies deletes and purges), and the
+// server skips a message it cannot read (a damaged one) without a word: a
+// page ends before the first position it did not return, and a page that
+// would start after fromPosition fails with a *GapError, so that a reader
+// paging through the log stops exactly at the damaged position instead of
+// passing over it.
+//
+// Errors: a *GapError (wrapping ErrDamaged and eventstore.ErrChainBroken)
+// when fromPosition is stored but the server returns a later position
+// first; ErrMalformed (a message in the stream that is not a ledger event),
+// eventstore.ErrClosed, ctx's error, a JetStream error.
 func (s *Store) ReadAll(ctx context.Context, fromPosition uint64, max int) ([]eventstore.RecordedEvent, error) {
 	if err := s.check(); err != nil {
 		return nil, err
@@ -179,23 +193,24 @@ func (s *Store) ReadAll(ctx context.Context, fromPosition uint64, max int) ([]ev
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
 	var out []eventstore.RecordedEvent
-	seq := fromPosition
+	seq := fromPosition // the position the next event must have
+	dense := func(r eventstore.RecordedEvent) error {
+		if err := nextPosition(seq, r.Position); err != nil {
+			return err
+		}
+		out = append(out, r)
+		seq++
+		return nil
+	}
 	for attempt := 0; len(out) < max; {
 		n := len(out)
-		pending, err := s.getBatch(ctx, directGetRequest{Seq: seq, Batch: min(max-len(out), directProbe), MaxBytes: maxBatchBytes},
-			func(r eventstore.RecordedEvent) error {
-				out = append(out, r)
-				return nil
-			})
+		pending, err := s.getBatch(ctx, directGetRequest{Seq: seq, Batch: min(max-len(out), directProbe), MaxBytes: maxBatchBytes}, dense)
 		if err != nil {
-			return nil, err
-		}
-		if len(out) > n {
-			seq = out[len(out)-1].Position + 1
+			return endAtGap(out, err)
 		}
 		if pending > 0 && len(out) > n && len(out) < max {
 			if out, err = s.readAllConsumer(ctx, seq, max, out); err != nil {
-				return nil, err
+				return endAtGap(out, err)
 			}
 			break
 		}
@@ -215,6 +230,51 @@ func (s *Store) ReadAll(ctx context.Context, fromPosition uint64, max int) ([]ev
 	return out, nil
 }
 
+// nextPosition checks that the event read after the one at want-1 is at
+// want: a later position means the server skipped positions it holds.
+func nextPosition(want, got uint64) error {
+	switch {
+	case got > want:
+		return &GapError{From: want, To: got - 1}
+	case got < want:
+		return fmt.Errorf("jetstream: read all: position %d returned after %d", got, want-1)
+	}
+	return nil
+}
+
+// endAtGap answers a read that met a gap: the events before it, or the
+// gap itself when there are none (the caller's next page starts at the
+// gap and gets the error). Any other error is returned as is.
+func endAtGap(out []eventstore.RecordedEvent, err error) ([]eventstore.RecordedEvent, error) {
+	var gap *GapError
+	if errors.As(err, &gap) && len(out) > 0 {
+		return out, nil
+	}
+	return nil, err
+}
+
+// GapError: positions From to To (inclusive) are in the ledger stream but
+// the server did not return them. The stream denies deletes and purges, so
+// every position up to its last holds an event: these are messages the
+// server cannot read (nats-server skips a message whose checksum fails).
+// Reading on past them would silently drop events from a projection or an
+// audit.
+type GapError struct{ From, To uint64 }
+
+func (e *GapError) Error() string {
+	if e.From == e.To {
+		return fmt.Sprintf("jetstream: position %d is stored but cannot be read (damaged message)", e.From)
+	}
+	return fmt.Sprintf("jetstream: positions %d to %d are stored but cannot be read (damaged messages)", e.From, e.To)
+}
+
+// Unwrap makes errors.Is hold for ErrDamaged and eventstore.ErrChainBroken.
+func (e *GapError) Unwrap() []error { return []error{ErrDamaged, eventstore.ErrChainBroken} }
+
+// MissingPositions returns From and To, for callers that test for the
+// method rather than import this package (eventstore/integrity).
+func (e *GapError) MissingPositions() (from, to uint64) { return e.From, e.To }
+
 // directProbe is how many events ReadAll reads with a direct get before it
 // pays for a consumer (about a millisecond to create and delete).
 const directProbe = 256
@@ -224,7 +284,8 @@ const directProbe = 256
 const pullBatch = 1000
 
 // readAllConsumer appends to out the events from seq on, until out holds
-// max or the log's end as of the consumer's creation.
+// max or the log's end as of the consumer's creation. At a skipped
+// position it returns out so far with a *GapError.
 func (s *Store) readAllConsumer(ctx context.Context, seq uint64, max int, out []eventstore.RecordedEvent) ([]eventstore.RecordedEvent, error) {
 	cons, err := s.stream.CreateConsumer(ctx, jetstream.ConsumerConfig{
 		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
@@ -256,7 +317,6 @@ func (s *Store) readAllConsumer(ctx context.Context, seq uint64, max int, out []
 		return nil, s.failed(fmt.Errorf("jetstream: read all: %w", err))
 	}
 	defer it.Stop()
-	prev := seq - 1
 	for range want {
 		m, err := it.Next(jetstream.NextContext(ctx))
 		if err != nil {
@@ -266,10 +326,10 @@ func (s *Store) readAllConsumer(ctx context.Context, seq uint64, max int, out []
 		if err != nil {
 			return nil, fmt.Errorf("jetstream: read all: %w", err)
 		}
-		if md.Sequence.Stream <= prev {
-			return nil, fmt.Errorf("jetstream: read all: consumer delivered sequence %d after %d", md.Sequence.Stream, prev)
+		if err := nextPosition(seq, md.Sequence.Stream); err != nil {
+			return out, err // the caller ends the page before the gap
 		}
-		prev = md.Sequence.Stream
+		seq++
 		r, err := Decode(m.Subject(), md.Sequence.Stream, m.Headers(), m.Data())
 		if err != nil {
 			return nil, err
@@ -282,8 +342,13 @@ func (s *Store) readAllConsumer(ctx context.Context, seq uint64, max int, out []
 // Head returns the stream's version and chain head, read from the server
 // (not from the cache: a caller deciding a command needs the current head).
 //
+// A stream whose last event is stored but cannot be read is not reported
+// as empty (version 0, which would let an append fork it) but as damaged.
+//
 // Errors: eventstore.ErrStreamNotFound for a name that is not
-// "<category>.<id>", ErrMalformed, eventstore.ErrClosed, ctx's error.
+// "<category>.<id>"; an error wrapping ErrDamaged and a
+// *eventstore.ChainError (eventstore.ErrChainBroken) when the stream's last
+// event cannot be read; ErrMalformed, eventstore.ErrClosed, ctx's error.
 func (s *Store) Head(ctx context.Context, stream string) (uint64, eventstore.Hash, error) {
 	if err := s.check(); err != nil {
 		return 0, eventstore.Hash{}, err
@@ -294,7 +359,7 @@ func (s *Store) Head(ctx context.Context, stream string) (uint64, eventstore.Has
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
 	for attempt := 0; ; attempt++ {
-		h, err := s.loadHead(ctx, stream)
+		h, err := s.checkedHead(ctx, stream)
 		if err != nil {
 			return 0, eventstore.Hash{}, err
 		}
@@ -354,4 +419,105 @@ func (c *cursorCache) put(stream string, version, seq uint64) {
 		}
 	}
 	c.m[stream] = [2]uint64{version, seq}
+}
+
+// checkedHead is loadHead for a caller about to trust "no events": when the
+// direct get finds no last message, the stream leader's count of the
+// stream's messages confirms it. nats-server v2.15.2 answers a direct get
+// for a damaged last message with 404; taken as "no events", an append at
+// version 0 would then be accepted (the server's own expected-sequence
+// check fails the same way) and fork the stream into a second version 1.
+// Counted messages whose last one the leader returns were a lagging
+// replica's 404 (R3): the leader's message is the head. The count costs a
+// stream info request, only when a stream reads as empty.
+func (s *Store) checkedHead(ctx context.Context, stream string) (head, error) {
+	h, err := s.loadHead(ctx, stream)
+	if err != nil || h.version > 0 {
+		return h, err
+	}
+	n, err := s.storedEvents(ctx, stream)
+	if err != nil || n == 0 {
+		return head{}, err
+	}
+	r, ok, err := s.leaderGet(ctx, msgGetRequest{LastFor: s.subj.filter(stream)})
+	if err != nil {
+		return head{}, fmt.Errorf("jetstream: head of %s: %w", stream, err)
+	}
+	if !ok {
+		return head{}, fmt.Errorf("jetstream: head of %s: %w: %w", stream, ErrDamaged, &eventstore.ChainError{Stream: stream, Version: n,
+			Reason: fmt.Sprintf("the stream holds %d events but its last one cannot be read (damaged message)", n)})
+	}
+	if r.Stream != stream {
+		return head{}, fmt.Errorf("%w: last message of %s belongs to %s", ErrMalformed, stream, r.Stream)
+	}
+	h = head{version: r.Version, seq: r.Position, hash: r.Hash}
+	s.heads.put(stream, h)
+	return h, nil
+}
+
+// storedEvents returns how many messages the stream leader counts on a
+// ledger stream's subjects, readable or not: it answers from its subject
+// index, without reading them.
+func (s *Store) storedEvents(ctx context.Context, stream string) (uint64, error) {
+	info, err := s.stream.Info(ctx, jetstream.WithSubjectFilter(s.subj.filter(stream)))
+	if err != nil {
+		return 0, s.failed(fmt.Errorf("jetstream: stream info for %s: %w", stream, err))
+	}
+	var n uint64
+	for _, c := range info.State.Subjects {
+		n += c
+	}
+	return n, nil
+}
+
+// errCodeNoMessageFound is JSNoMessageFoundErr: no message matches, or the
+// one that does cannot be read (nats-server answers both the same way).
+const errCodeNoMessageFound = 10037
+
+// msgGetRequest is the body of $JS.API.STREAM.MSG.GET.<stream>.
+type msgGetRequest struct {
+	Seq     uint64 `json:"seq,omitempty"`
+	LastFor string `json:"last_by_subj,omitempty"`
+}
+
+type msgGetResponse struct {
+	Error   *APIError `json:"error,omitempty"`
+	Message *struct {
+		Subject string `json:"subject"`
+		Seq     uint64 `json:"seq"`
+		Header  []byte `json:"hdrs,omitempty"`
+		Data    []byte `json:"data,omitempty"`
+	} `json:"message,omitempty"`
+}
+
+// leaderGet reads one message through the JetStream API, which the stream
+// leader answers (a direct get may be answered by a replica that has not
+// caught up with the state the leader reported). ok == false: no message
+// matches or the server cannot read it.
+func (s *Store) leaderGet(ctx context.Context, req msgGetRequest) (eventstore.RecordedEvent, bool, error) {
+	body, _ := json.Marshal(req)
+	resp, err := s.nc.RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET."+s.cfg.StreamName, body)
+	if err != nil {
+		return eventstore.RecordedEvent{}, false, s.failed(fmt.Errorf("jetstream: message get: %w", err))
+	}
+	var r msgGetResponse
+	if err := json.Unmarshal(resp.Data, &r); err != nil {
+		return eventstore.RecordedEvent{}, false, fmt.Errorf("jetstream: message get: bad response %q: %w", resp.Data, err)
+	}
+	switch {
+	case r.Error != nil && r.Error.Code == errCodeNoMessageFound:
+		return eventstore.RecordedEvent{}, false, nil
+	case r.Error != nil:
+		return eventstore.RecordedEvent{}, false, r.Error
+	case r.Message == nil:
+		return eventstore.RecordedEvent{}, false, fmt.Errorf("jetstream: message get: response without a message: %q", resp.Data)
+	}
+	var hdr nats.Header
+	if len(r.Message.Header) > 0 {
+		if hdr, err = nats.DecodeHeadersMsg(r.Message.Header); err != nil {
+			return eventstore.RecordedEvent{}, false, fmt.Errorf("%w: position %d: headers: %w", ErrMalformed, r.Message.Seq, err)
+		}
+	}
+	rec, err := Decode(r.Message.Subject, r.Message.Seq, hdr, r.Message.Data)
+	return rec, err == nil, err
 }

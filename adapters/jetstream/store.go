@@ -62,7 +62,9 @@ var (
 // allowed, per-message TTLs allowed) or that this store cannot write and
 // read (a mirror, sources, a subject transform, sealed, atomic publish or
 // direct get disabled, subjects not covering <prefix>.>). The error names
-// the setting. An existing stream's replica count is left as it is.
+// the setting. An existing stream's replica count is left as it is. A
+// stream whose state shows lost or unreadable events: an error wrapping
+// ErrDamaged (see checkStreamState).
 func Open(ctx context.Context, cfg Config) (*Store, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
@@ -226,11 +228,62 @@ func (s *Store) ensureStream(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("jetstream: stream %s: %w", s.cfg.StreamName, err)
 	}
-	c := st.CachedInfo().Config
-	if err := s.checkStreamConfig(c); err != nil {
+	info := st.CachedInfo()
+	if err := s.checkStreamConfig(info.Config); err != nil {
 		return err
 	}
-	s.stream, s.replicas = st, c.Replicas
+	s.stream, s.replicas = st, info.Config.Replicas
+	return s.checkStreamState(ctx, info.State)
+}
+
+// ErrDamaged: the ledger stream lost events or holds events the server
+// cannot read back (a damaged disk, a cut block, a removed file). Open
+// refuses such a stream; reads that meet an unreadable event fail with an
+// error wrapping it (GapError, or a head that cannot be read). Nothing is
+// served from a damaged stream: an operator restores the data dir and
+// checks it (eventstore/integrity with the recorded heads).
+var ErrDamaged = errors.New("jetstream: ledger stream damaged")
+
+// checkStreamState refuses a stream whose state shows loss. The ledger's
+// stream denies deletes and purges, so its positions run densely from 1 to
+// LastSeq: a deleted position, a first position above 1 or a message count
+// short of the range is lost data, as nats-server v2.15.2 reports it after
+// recovering a cut block or a removed block file (it starts anyway). The
+// last message is read back by sequence from the stream leader: the server
+// keeps a message whose checksum fails in its state but never returns it,
+// and a damaged last event would hide a stream's head. The cost is one
+// request: damage below the last event is found by reads (GapError) and by
+// integrity.Check, not here.
+func (s *Store) checkStreamState(ctx context.Context, st jetstream.StreamState) error {
+	refuse := func(format string, args ...any) error {
+		return fmt.Errorf("%w: refusing stream %s: %s (restore the data dir or check it with the recorded heads: eventstore/integrity)",
+			ErrDamaged, s.cfg.StreamName, fmt.Sprintf(format, args...))
+	}
+	if st.LastSeq == 0 {
+		if st.Msgs != 0 {
+			return refuse("%d messages but no last position", st.Msgs)
+		}
+		return nil // never written to
+	}
+	switch {
+	case st.NumDeleted > 0:
+		return refuse("%d deleted positions below position %d, but the stream denies deletes: events were lost", st.NumDeleted, st.LastSeq)
+	case st.FirstSeq != 1:
+		return refuse("first position %d, last %d: positions from 1 were lost", st.FirstSeq, st.LastSeq)
+	case st.Msgs != st.LastSeq-st.FirstSeq+1:
+		return refuse("%d messages at positions %d to %d: events were lost", st.Msgs, st.FirstSeq, st.LastSeq)
+	}
+	r, ok, err := s.leaderGet(ctx, msgGetRequest{Seq: st.LastSeq})
+	switch {
+	case errors.Is(err, ErrMalformed):
+		return refuse("the last event, position %d, cannot be decoded: %v", st.LastSeq, err)
+	case err != nil:
+		return fmt.Errorf("jetstream: stream %s: read the last position %d: %w", s.cfg.StreamName, st.LastSeq, err)
+	case !ok:
+		return refuse("the last event, position %d, is stored but cannot be read (damaged message)", st.LastSeq)
+	case r.Position != st.LastSeq:
+		return refuse("position %d read back as position %d", st.LastSeq, r.Position)
+	}
 	return nil
 }
 

@@ -15,7 +15,13 @@ import (
 // sequence if it ever sees a gap, so nothing is skipped or repeated). fn is
 // called from the calling goroutine only.
 //
-// Errors: ctx's error when ctx is done, fn's error as is,
+// Positions are dense (see ReadAll): an event delivered after a position
+// the server skipped (a damaged message, which an ordered consumer passes
+// over like any reader) ends the subscription with a *GapError before fn
+// sees it, so that a projection never applies past a missing event.
+//
+// Errors: ctx's error when ctx is done, fn's error as is, a *GapError
+// (wrapping ErrDamaged and eventstore.ErrChainBroken),
 // eventstore.ErrClosed when the store is closed, ErrMalformed, or a
 // JetStream error creating the consumer.
 func (s *Store) Subscribe(ctx context.Context, fromPosition uint64, fn func(eventstore.RecordedEvent) error) error {
@@ -50,6 +56,7 @@ func (s *Store) Subscribe(ctx context.Context, fromPosition uint64, fn func(even
 		return s.subscribeErr(ctx, fmt.Errorf("jetstream: subscribe: %w", err))
 	}
 	defer it.Stop()
+	next := max(fromPosition, 1) // the position the next event must have
 	for {
 		m, err := it.Next(jetstream.NextContext(ctx))
 		if err != nil {
@@ -59,13 +66,20 @@ func (s *Store) Subscribe(ctx context.Context, fromPosition uint64, fn func(even
 		if err != nil {
 			return fmt.Errorf("jetstream: subscribe: %w", err)
 		}
-		r, err := Decode(m.Subject(), md.Sequence.Stream, m.Headers(), m.Data())
+		seq := md.Sequence.Stream
+		if seq > next {
+			return &GapError{From: next, To: seq - 1}
+		}
+		r, err := Decode(m.Subject(), seq, m.Headers(), m.Data())
 		if err != nil {
 			return err
 		}
 		if err := fn(r); err != nil {
 			return err
 		}
+		// A position at or below one delivered (never seen from an ordered
+		// consumer) is passed on: the caller skips redeliveries.
+		next = max(next, seq+1)
 	}
 }
 

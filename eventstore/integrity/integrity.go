@@ -13,7 +13,10 @@
 //     appended to again).
 //   - Dense positions: the ledger's stream never deletes, so every
 //     position from 1 to the end of the log holds an event. A position the
-//     store skips is an event it cannot read (a damaged message: KindGap).
+//     store skips is an event it cannot read (a damaged message: KindGap),
+//     whether the store passes over it or refuses to read past it (an
+//     error with a MissingPositions() (from, to uint64) method, as
+//     adapters/jetstream's GapError).
 //   - The hash chains (eventstore.ChainVerifier): a changed event
 //     (KindAltered) or a removed one (KindGap, with its stream and version).
 //   - Heads against the log: a store whose Head of a stream is below the
@@ -249,10 +252,18 @@ func fatal(err error) bool {
 // chainFinding turns a chain break into a finding.
 func chainFinding(ce *eventstore.ChainError, position uint64) Finding {
 	kind := KindAltered
-	if strings.Contains(ce.Reason, "expected version") || strings.Contains(ce.Reason, "removed") || strings.Contains(ce.Reason, "not found") {
+	if strings.Contains(ce.Reason, "expected version") || strings.Contains(ce.Reason, "removed") || strings.Contains(ce.Reason, "not found") ||
+		strings.Contains(ce.Reason, "cannot be read") {
 		kind = KindGap
 	}
 	return Finding{Kind: kind, Stream: ce.Stream, Version: ce.Version, Position: position, Detail: ce.Reason}
+}
+
+// missingPositions is an error a store returns instead of passing over
+// positions it holds but cannot return (adapters/jetstream.GapError).
+type missingPositions interface {
+	error
+	MissingPositions() (from, to uint64)
 }
 
 // readFailure turns an error of a stream read into a finding, or returns
@@ -537,6 +548,20 @@ func (c *checker) scan(ctx context.Context, from uint64) error {
 		if err != nil {
 			if fatal(err) {
 				return fmt.Errorf("integrity: read from position %d: %w", pos, err)
+			}
+			// The store names the positions it cannot return: a gap.
+			var gap missingPositions
+			if errors.As(err, &gap) {
+				if first, last := gap.MissingPositions(); first == pos && last >= first {
+					detail := fmt.Sprintf("position %d is stored but the store cannot return it: %v", first, err)
+					if last > first {
+						detail = fmt.Sprintf("positions %d to %d are stored but the store cannot return them: %v", first, last, err)
+					}
+					c.add(Finding{Kind: KindGap, Position: first, Detail: detail})
+					pos = last + 1
+					next = pos
+					continue
+				}
 			}
 			// Find the position that fails: read one at a time.
 			one, err1 := c.store.ReadAll(ctx, pos, 1)
