@@ -76,6 +76,19 @@ func payout(ref domain.Ref, id, order, amount string) domain.InitiatePayout {
 		Reason: "shipping", SMSVerified: true, AcknowledgeDuplicate: true}
 }
 
+// modes are the ways a handler appends; the behaviour tests run in both.
+var modes = []struct {
+	name string
+	gc   handler.GroupCommit
+}{{"group commit", handler.GroupCommitOn}, {"one append per command", handler.GroupCommitOff}}
+
+// forModes runs a test once per mode.
+func forModes(t *testing.T, test func(t *testing.T, gc handler.GroupCommit)) {
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) { test(t, m.gc) })
+	}
+}
+
 func streamLen(t *testing.T, s eventstore.Store, stream string) uint64 {
 	t.Helper()
 	v, _, err := s.Head(context.Background(), stream)
@@ -88,10 +101,14 @@ func streamLen(t *testing.T, s eventstore.Store, stream string) uint64 {
 // another process); the same key with another body is
 // idempotency.key_reused.
 func TestIdempotencyLastsAcrossRestarts(t *testing.T) {
+	forModes(t, testIdempotencyLastsAcrossRestarts)
+}
+
+func testIdempotencyLastsAcrossRestarts(t *testing.T, gc handler.GroupCommit) {
 	dir := t.TempDir()
 	store := openStore(t, dir)
 	clk := &fakeClock{now: start}
-	h := handler.New(store, handler.Config{Clock: clk.Now})
+	h := handler.New(store, handler.Config{Clock: clk.Now, GroupCommit: gc})
 	ref := jdShop(t, h, "idem", "1000", 1)
 	ctx := context.Background()
 	meta := handler.Meta{Actor: admin, IdempotencyKey: "key-1"}
@@ -112,7 +129,7 @@ func TestIdempotencyLastsAcrossRestarts(t *testing.T) {
 
 	// A fresh handler knows nothing in memory: it learns the key from the
 	// stored events.
-	h2 := handler.New(store, handler.Config{Clock: clk.Now})
+	h2 := handler.New(store, handler.Config{Clock: clk.Now, GroupCommit: gc})
 	again2, err := h2.Handle(ctx, payout(ref, "P1", "O0", "10"), meta)
 	require.NoError(t, err)
 	require.True(t, again2.Replayed)
@@ -123,10 +140,12 @@ func TestIdempotencyLastsAcrossRestarts(t *testing.T) {
 }
 
 // TestRejectionAppendsNothing: a refused command writes no event.
-func TestRejectionAppendsNothing(t *testing.T) {
+func TestRejectionAppendsNothing(t *testing.T) { forModes(t, testRejectionAppendsNothing) }
+
+func testRejectionAppendsNothing(t *testing.T, gc handler.GroupCommit) {
 	store := openStore(t, t.TempDir())
 	clk := &fakeClock{now: start}
-	h := handler.New(store, handler.Config{Clock: clk.Now})
+	h := handler.New(store, handler.Config{Clock: clk.Now, GroupCommit: gc})
 	ref := jdShop(t, h, "rej", "50", 1)
 	n := streamLen(t, store, ref.Stream())
 	_, err := h.Handle(context.Background(), payout(ref, "P1", "O0", "50.01"), handler.Meta{Actor: admin})
@@ -139,11 +158,13 @@ func TestRejectionAppendsNothing(t *testing.T) {
 // TestStaleHandlerDecidesAgain: two handlers with separate caches on one
 // store; the second's cache is stale, its append conflicts, it catches up
 // and decides against the current state (here: the daily limit).
-func TestStaleHandlerDecidesAgain(t *testing.T) {
+func TestStaleHandlerDecidesAgain(t *testing.T) { forModes(t, testStaleHandlerDecidesAgain) }
+
+func testStaleHandlerDecidesAgain(t *testing.T, gc handler.GroupCommit) {
 	store := openStore(t, t.TempDir())
 	clk := &fakeClock{now: start}
-	h1 := handler.New(store, handler.Config{Clock: clk.Now})
-	h2 := handler.New(store, handler.Config{Clock: clk.Now})
+	h1 := handler.New(store, handler.Config{Clock: clk.Now, GroupCommit: gc})
+	h2 := handler.New(store, handler.Config{Clock: clk.Now, GroupCommit: gc})
 	ref := jdShop(t, h1, "stale", "100", 2)
 	ctx := context.Background()
 	// h2 loads the shop now, then h1 moves it on.
@@ -164,7 +185,14 @@ func TestStaleHandlerDecidesAgain(t *testing.T) {
 // the cap, every refusal carries its rule code, and a fresh replay of the
 // stream agrees with what was acknowledged.
 func TestConcurrentPayoutsNeverExceedTheCap(t *testing.T) {
+	forModes(t, testConcurrentPayoutsNeverExceedTheCap)
+}
+
+func testConcurrentPayoutsNeverExceedTheCap(t *testing.T, gc handler.GroupCommit) {
 	rounds := 200
+	if gc == handler.GroupCommitOff {
+		rounds = 50 // the path before group commit; the full run is group commit's
+	}
 	if testing.Short() {
 		rounds = 20
 	}
@@ -174,8 +202,8 @@ func TestConcurrentPayoutsNeverExceedTheCap(t *testing.T) {
 	store := openStore(t, t.TempDir())
 	clk := &fakeClock{now: start}
 	handlers := []*handler.Handler{
-		handler.New(store, handler.Config{Clock: clk.Now}),
-		handler.New(store, handler.Config{Clock: clk.Now}),
+		handler.New(store, handler.Config{Clock: clk.Now, GroupCommit: gc}),
+		handler.New(store, handler.Config{Clock: clk.Now, GroupCommit: gc}),
 	}
 	const clients, cap = 64, "100"
 	ref := jdShop(t, handlers[0], "hot", cap, clients)
@@ -225,7 +253,7 @@ func TestConcurrentPayoutsNeverExceedTheCap(t *testing.T) {
 	}
 	// A fresh handler replays the stream: its daily totals are exactly
 	// what was acknowledged.
-	fresh := handler.New(store, handler.Config{Clock: clk.Now})
+	fresh := handler.New(store, handler.Config{Clock: clk.Now, GroupCommit: gc})
 	s, err := fresh.State(ctx, ref.ShopRef)
 	require.NoError(t, err)
 	for day, sum := range acceptedByDay {

@@ -41,11 +41,15 @@ func stateJSON(t *testing.T, h *handler.Handler, ref domain.ShopRef) string {
 // a full replay; idempotency keys from before the snapshot still replay;
 // a snapshot that does not belong to the log (wrong head) is ignored.
 func TestSnapshotsShortenLoadsAndNeverChangeState(t *testing.T) {
+	forModes(t, testSnapshotsShortenLoadsAndNeverChangeState)
+}
+
+func testSnapshotsShortenLoadsAndNeverChangeState(t *testing.T, gc handler.GroupCommit) {
 	ctx := context.Background()
 	real := openStore(t, t.TempDir())
 	snaps := handler.FileSnapshots{Dir: t.TempDir()}
 	clk := &fakeClock{now: start}
-	h := handler.New(real, handler.Config{Clock: clk.Now, Snapshots: snaps, SnapshotEvery: 50})
+	h := handler.New(real, handler.Config{Clock: clk.Now, GroupCommit: gc, Snapshots: snaps, SnapshotEvery: 50})
 	ref := jdShop(t, h, "snap", "100000", 40) // ~44 events
 	first, err := h.Handle(ctx, payout(ref, "P0", "O0", "1"), handler.Meta{Actor: admin, IdempotencyKey: "early"})
 	require.NoError(t, err)
@@ -62,10 +66,10 @@ func TestSnapshotsShortenLoadsAndNeverChangeState(t *testing.T) {
 	require.Less(t, snap.Version, total)
 
 	// A full replay, without snapshots, is the reference.
-	want := stateJSON(t, handler.New(real, handler.Config{Clock: clk.Now}), ref.ShopRef)
+	want := stateJSON(t, handler.New(real, handler.Config{Clock: clk.Now, GroupCommit: gc}), ref.ShopRef)
 
 	counting := &countingStore{Store: real}
-	fromSnap := handler.New(counting, handler.Config{Clock: clk.Now, Snapshots: snaps, SnapshotEvery: 1 << 30})
+	fromSnap := handler.New(counting, handler.Config{Clock: clk.Now, GroupCommit: gc, Snapshots: snaps, SnapshotEvery: 1 << 30})
 	require.Equal(t, want, stateJSON(t, fromSnap, ref.ShopRef))
 	// One event to check the snapshot's head, then only the tail.
 	require.Equal(t, int64(1+total-snap.Version), counting.read.Load())
@@ -79,7 +83,7 @@ func TestSnapshotsShortenLoadsAndNeverChangeState(t *testing.T) {
 	snap.Head[0] ^= 0xff
 	require.NoError(t, snaps.Save(ctx, snap))
 	counting2 := &countingStore{Store: real}
-	ignoring := handler.New(counting2, handler.Config{Clock: clk.Now, Snapshots: snaps, SnapshotEvery: 1 << 30})
+	ignoring := handler.New(counting2, handler.Config{Clock: clk.Now, GroupCommit: gc, Snapshots: snaps, SnapshotEvery: 1 << 30})
 	require.Equal(t, want, stateJSON(t, ignoring, ref.ShopRef))
 	require.Equal(t, int64(1+total), counting2.read.Load(), "the bad snapshot is checked, then the stream replayed")
 }

@@ -39,54 +39,57 @@ type SnapshotStore interface {
 	Save(ctx context.Context, snap Snapshot) error
 }
 
-// load builds a shop's state on first use: from its snapshot if one fits,
-// then the events after it.
-func (h *Handler) load(ctx context.Context, stream string, e *shopEntry) error {
+// load builds a shop's state on first use (lock held): from its snapshot
+// if one fits, then the events after it.
+func (h *Handler) load(ctx context.Context, e *shopEntry) error {
 	if h.cfg.Snapshots != nil {
-		if err := h.restore(ctx, stream, e); err != nil {
-			return err
-		}
+		h.restore(ctx, e)
 	}
-	if err := h.catchUp(ctx, stream, e); err != nil {
+	if err := h.catchUp(ctx, e); err != nil {
 		return err
 	}
 	e.ready = true
-	h.maybeSnapshot(stream, e)
+	h.maybeSnapshot(e)
 	return nil
 }
 
 // restore applies a usable snapshot: right format, and the stream's event
 // at the snapshot's version carries the snapshot's head hash. Anything
 // else (no snapshot, unreadable, another log) falls back to a replay.
-func (h *Handler) restore(ctx context.Context, stream string, e *shopEntry) error {
+func (h *Handler) restore(ctx context.Context, e *shopEntry) {
+	stream := e.stream
 	snap, ok, err := h.cfg.Snapshots.Load(ctx, stream)
 	if err != nil || !ok || snap.Format != SnapshotFormat || snap.Stream != stream || snap.Version == 0 {
-		return nil
+		return
 	}
 	recs, err := h.store.ReadStream(ctx, stream, snap.Version, 1)
 	if err != nil || len(recs) != 1 || recs[0].Version != snap.Version || recs[0].Hash != snap.Head {
-		return nil
+		return
 	}
-	shop, err := domain.DecodeState(snap.State)
-	if err != nil || shop.Ref != e.shop.Ref || shop.Version != snap.Version {
-		return nil
+	committed, err := domain.DecodeState(snap.State)
+	if err != nil || committed.Ref != e.ref || committed.Version != snap.Version {
+		return
 	}
-	e.shop, e.head, e.snapshot = shop, snap.Head, snap.Version
+	pending, err := domain.DecodeState(snap.State) // a second, independent copy
+	if err != nil {
+		return
+	}
+	e.committed, e.pending, e.head, e.snapshot = committed, pending, snap.Head, snap.Version
 	e.idem = snap.Idem
 	if e.idem == nil {
 		e.idem = map[string]IdemRecord{}
 	}
-	return nil
 }
 
 // maybeSnapshot writes a snapshot once enough events were applied since
-// the last one. The state is encoded under the shop's lock (it changes
-// under it); the write happens in the background, off the command path.
-func (h *Handler) maybeSnapshot(stream string, e *shopEntry) {
-	if h.cfg.Snapshots == nil || e.shop.Version < e.snapshot+h.cfg.SnapshotEvery {
+// the last one. The committed state is encoded under the shop's lock (it
+// changes under it); the write happens in the background, off the command
+// path.
+func (h *Handler) maybeSnapshot(e *shopEntry) {
+	if h.cfg.Snapshots == nil || e.committed.Version < e.snapshot+h.cfg.SnapshotEvery {
 		return
 	}
-	state, err := domain.EncodeState(e.shop)
+	state, err := domain.EncodeState(e.committed)
 	if err != nil {
 		return
 	}
@@ -94,7 +97,7 @@ func (h *Handler) maybeSnapshot(stream string, e *shopEntry) {
 	for k, v := range e.idem {
 		idem[k] = v
 	}
-	snap := Snapshot{Stream: stream, Version: e.shop.Version, Head: e.head, Format: SnapshotFormat, State: state, Idem: idem}
+	snap := Snapshot{Stream: e.stream, Version: e.committed.Version, Head: e.head, Format: SnapshotFormat, State: state, Idem: idem}
 	e.snapshot = snap.Version
 	h.snapWG.Add(1)
 	go func() {
