@@ -7,9 +7,12 @@ PKGS    := ./...
 # no connection. database/sql itself and every driver are refused.
 FORBIDDEN_IN_DOMAIN := ^(net/http|database/sql|net/rpc)$$|nats-io|EventStore|jackc/pgx|lib/pq|google.golang.org/grpc
 
-.PHONY: run test test-short vet depcheck build fmt bench bench-replay fuzz clean
+.PHONY: run demo test test-short vet depcheck build fmt bench bench-replay soak fuzz clean
 
-run: ## the main job on embedded defaults
+run: ## payoutd on embedded defaults: API 127.0.0.1:8080, NATS 127.0.0.1:4222, data in ./data (docs/operations.md)
+	$(GO) run ./cmd/payoutd
+
+demo: ## a day across the five platforms through the API, on a virtual clock; prints the read models
 	$(GO) run ./cmd/payoutdemo
 
 build:
@@ -31,6 +34,12 @@ bench: ## ledger InitiatePayout vs raw JetStream publishes, one run, same disk a
 bench-replay: ## replay of a 1M-event log into each read-model store vs ReadAll of the same log, one run (table + bench-results.json; docs/performance.md)
 	$(GO) run ./cmd/payoutbench -workload replay -events 1000000
 
+# Long fault runs (docs/faults.md): many kill -9 cycles of payoutd, many
+# node stops of a 3-node cluster. make test runs short versions of each.
+soak:
+	PAYOUT_SOAK=1 $(GO) test -race -count=1 -timeout 60m -v -run 'TestKill9UnderLoadLosesNothing' ./cmd/payoutd/
+	PAYOUT_SOAK=1 $(GO) test -race -count=1 -timeout 60m -v -run 'TestNodeLossUnderLoadLosesNothing' ./adapters/jetstream/
+
 vet:
 	$(GO) vet $(PKGS)
 
@@ -42,7 +51,7 @@ depcheck:
 
 # Every decoder's fuzz target, FUZZTIME each (seed corpora run in make test).
 FUZZTIME ?= 30s
-FUZZ_TARGETS := ./domain:FuzzDecodeBody ./adapters/jetstream:FuzzDecode ./adapters/esdb:FuzzDecodeMetadata \
+FUZZ_TARGETS := ./domain:FuzzDecodeBody ./domain:FuzzFastDecodeBody ./adapters/jetstream:FuzzDecode ./adapters/esdb:FuzzDecodeMetadata \
 	./eventstore/tailguard:FuzzLoad ./projections/reconcile:FuzzParseStatement ./adapters/tokens:FuzzVerify ./adapters/httpapi:FuzzCommandBody ./adapters/httpapi:FuzzRecordsQuery
 fuzz: ## run every fuzz target for FUZZTIME
 	@set -e; for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t##*:}; \
