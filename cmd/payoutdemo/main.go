@@ -1,134 +1,202 @@
-// Command payoutdemo plays a realistic day across the five platforms
-// through the real command path (handler -> domain -> embedded JetStream
-// store with fsync before every acknowledgement) and prints what the ledger
-// decided: accepted events and rejections with their rule codes. Then it
-// reads the whole log back as an auditor would and verifies every stream's
-// hash chain.
+// Command payoutdemo (`make demo`) plays a realistic day across the five
+// platforms against a real payoutd, the way a new user would meet it: it
+// starts the service in process (HTTP API, embedded NATS with JetStream,
+// read models, timers) on free loopback ports and a fresh data directory,
+// issues bearer tokens, and drives the day over HTTP. Each step prints who
+// sent it, the method and path, the status and the events appended or
+// the rule that rejected it. A virtual clock then moves over the following
+// days to show the timers firing (read back from NATS as a downstream
+// consumer reads them), and the read models are printed through the API.
 //
-//	go run ./cmd/payoutdemo              # a fresh temporary data directory
-//	go run ./cmd/payoutdemo -data DIR    # keep the events in DIR (must be new)
-//	go run ./cmd/payoutdemo -sync interval  # acknowledge before fsync (see README)
+// The demo doubles as a smoke test: every step declares the answer it
+// expects, and the command exits 1 if any answer differs.
+//
+//	go run ./cmd/payoutdemo                    # a temporary data directory, removed at exit
+//	go run ./cmd/payoutdemo -data DIR          # keep the data (DIR must be new or empty)
+//	go run ./cmd/payoutdemo -sync interval     # acknowledge before fsync (see README)
+//	go run ./cmd/payoutdemo -quiet             # only the read models and the summary
 package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
-	"path/filepath"
+	"os/signal"
+	"syscall"
 	"time"
 
 	_ "time/tzdata" // shops' time zones without relying on the host's zoneinfo
 
 	"github.com/payoutledger/ledger/adapters/jetstream"
+	"github.com/payoutledger/ledger/adapters/payoutd"
 	"github.com/payoutledger/ledger/domain"
-	"github.com/payoutledger/ledger/eventstore"
-	"github.com/payoutledger/ledger/eventstore/handler"
-	"github.com/payoutledger/ledger/eventstore/tailguard"
 )
 
 func main() {
-	if err := run(); err != nil {
-		fmt.Fprintln(os.Stderr, "payoutdemo:", err)
-		os.Exit(1)
-	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(Main(ctx, os.Args[1:], os.Stdout, os.Stderr))
 }
 
-func run() error {
-	dataDir := flag.String("data", "", "data directory for the embedded NATS server (default: a new temporary directory, removed at exit)")
-	sync := flag.String("sync", string(jetstream.SyncAlways), "fsync policy: always (fsync before every acknowledgement) or interval (acknowledge once written, fsync in the background)")
-	flag.Parse()
-	dir := *dataDir
-	if dir == "" {
-		tmp, err := os.MkdirTemp("", "payoutdemo-")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(tmp)
-		dir = tmp
-	}
-	ctx := context.Background()
-	store, err := jetstream.Open(ctx, jetstream.Config{DataDir: dir, Sync: jetstream.Sync(*sync)})
-	if err != nil {
-		return fmt.Errorf("open the embedded event store: %w", err)
-	}
-	defer store.Close()
+// options are the parsed flags.
+type options struct {
+	dataDir string
+	sync    jetstream.Sync
+	quiet   bool
+}
 
-	// The heads of the streams are also kept outside them: a log that lost
-	// its last events (a disk that dropped its tail, an old backup put
-	// back) is refused here instead of served.
-	heads := tailguard.FileStore{Path: filepath.Join(dir, "ledger-heads.json")}
-	recorded, err := heads.Load(ctx)
-	if err != nil {
-		return err
-	}
-	findings, err := tailguard.Verify(ctx, store, recorded)
-	if err != nil {
-		return err
-	}
-	if len(findings) > 0 {
-		for _, f := range findings {
-			fmt.Fprintln(os.Stderr, "payoutdemo:", f)
+// Main runs the demo and returns the exit status: 0 when every step was
+// answered as the scenario expects, 1 otherwise (or on a failure to run),
+// 2 on a usage error.
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("payoutdemo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var o options
+	var syncFlag string
+	fs.StringVar(&o.dataDir, "data", "", "keep the service's data in `DIR` (new or empty); default a temporary directory removed at exit")
+	fs.StringVar(&syncFlag, "sync", string(jetstream.SyncAlways), "fsync policy: always (fsync before every acknowledgement) or interval (acknowledge once written, fsync in the background)")
+	fs.BoolVar(&o.quiet, "quiet", false, "print only the read models and the summary")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
 		}
-		return fmt.Errorf("the event log in %s is shorter or other than the one recorded: refusing to serve it", dir)
+		return 2
 	}
-	guard := tailguard.New(heads, recorded)
-	defer guard.Close()
-	if existing, err := store.ReadAll(ctx, 0, 1); err != nil {
-		return err
-	} else if len(existing) > 0 {
-		// The scenario's commands carry fixed idempotency keys: played
-		// again they would only return their first outcomes.
-		fmt.Printf("the log in %s already holds the demo's events: auditing it only\n", dir)
-		return audit(ctx, store)
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "payoutdemo: unexpected argument %q\n", fs.Arg(0))
+		return 2
 	}
+	switch o.sync = jetstream.Sync(syncFlag); o.sync {
+	case jetstream.SyncAlways, jetstream.SyncInterval:
+	default:
+		fmt.Fprintf(stderr, "payoutdemo: -sync %q: want always or interval\n", syncFlag)
+		return 2
+	}
+	if err := run(ctx, o, stdout, stderr); err != nil {
+		fmt.Fprintln(stderr, "payoutdemo:", err)
+		return 1
+	}
+	return 0
+}
 
-	shanghai, err := time.LoadLocation(domain.DefaultTimeZone)
+// demoStart is when the day begins: Monday 10:00 in Asia/Shanghai.
+func demoStart() (time.Time, error) {
+	loc, err := time.LoadLocation(domain.DefaultTimeZone)
+	if err != nil {
+		return time.Time{}, err
+	}
+	return time.Date(2026, 11, 23, 10, 0, 0, 0, loc), nil
+}
+
+func run(ctx context.Context, o options, stdout, stderr io.Writer) (err error) {
+	dir, cleanup, err := dataDir(o.dataDir)
 	if err != nil {
 		return err
 	}
-	clk := &clock{now: time.Date(2026, 11, 23, 10, 0, 0, 0, shanghai)}
-	h := handler.New(store, handler.Config{Clock: clk.Now, OnAppend: guard.Record})
+	defer cleanup()
+	start, err := demoStart()
+	if err != nil {
+		return err
+	}
+	clk := newClock(start)
+
+	// The tokens exist before the service starts: it reads the file once
+	// at start and follows it afterwards.
+	tok, err := issueTokens(ctx, dir)
+	if err != nil {
+		return err
+	}
+	svc, err := payoutd.Start(ctx, payoutd.Config{
+		DataDir:    dir,
+		HTTPAddr:   "127.0.0.1:0",
+		NATSListen: "127.0.0.1:-1",
+		Sync:       string(o.sync),
+		Clock:      clk.Now,
+		// The virtual clock jumps; a short tick fires what fell due at
+		// once instead of up to a second later.
+		TimerTick: 10 * time.Millisecond,
+		// Only problems: the demo prints what happens itself.
+		Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+	})
+	if err != nil {
+		return fmt.Errorf("start payoutd: %w", err)
+	}
+	defer func() {
+		if serr := svc.Shutdown(context.Background()); serr != nil && err == nil {
+			err = fmt.Errorf("stop payoutd: %w", serr)
+		}
+	}()
+	fol, err := follow(ctx, svc.NATSURL())
+	if err != nil {
+		return err
+	}
+	defer fol.Close()
+
+	out := stdout
+	if o.quiet {
+		out = io.Discard
+	}
+	d := newDemo(ctx, "http://"+svc.HTTPAddr(), clk, tok, fol, out, stdout, stderr)
+	defer d.client.CloseIdleConnections()
 	mode := "fsync before every acknowledgement"
-	if jetstream.Sync(*sync) == jetstream.SyncInterval {
+	if o.sync == jetstream.SyncInterval {
 		mode = "acknowledged once written, fsynced in the background"
 	}
-	fmt.Printf("payout ledger demo: embedded JetStream in %s, %s\n", dir, mode)
-	fmt.Printf("virtual clock starts %s (Asia/Shanghai); +duration shows timers firing\n", clk.now.Format("Mon 2006-01-02 15:04"))
-	r := &runner{ctx: ctx, h: h, clk: clk, out: os.Stdout, rejected: map[string]int{}}
-	r.run()
-	return audit(ctx, store)
+	kept := "removed at exit; keep it with -data DIR"
+	if o.dataDir != "" {
+		kept = "kept"
+	}
+	fmt.Fprintf(out, "payout ledger demo: payoutd running in this process\n")
+	fmt.Fprintf(out, "  API     %s   (every route: docs/openapi.yaml)\n", d.base)
+	fmt.Fprintf(out, "  events  %s   subjects ledger.<platform>.<shop>.<EventType>; this demo follows them as a consumer\n", svc.NATSURL())
+	fmt.Fprintf(out, "  data    %s (%s), %s\n", dir, kept, mode)
+	fmt.Fprintf(out, "  clock   virtual, starts %s (Asia/Shanghai); the demo moves it to show the timers\n", start.Format("Mon 2006-01-02 15:04"))
+	fmt.Fprintf(out, "  tokens  %d issued: an operator per platform, a main account (admin) and a sub-account (cs-lin) per shop\n", tok.count())
+	fmt.Fprintf(out, "  each step: who (token role and account), METHOD path, HTTP status, then the events appended or REJECTED code: message\n")
+
+	d.play()
+	head, events, streams, err := d.audit(svc.Store())
+	if err != nil {
+		return err
+	}
+	if err := d.settle(svc.Views(), head); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "\naudit: read %d events back from the start of the log, %d shop streams, every hash chain verified\n", events, streams)
+	d.printViews()
+	d.summary()
+	d.explore(o.dataDir != "", dir)
+	if n := len(d.mismatches); n > 0 {
+		return fmt.Errorf("%d of %d answers differ from what the scenario expects (listed above)", n, d.checked)
+	}
+	return nil
 }
 
-// audit reads the log from position 0 and verifies every stream's chain.
-func audit(ctx context.Context, store eventstore.Store) error {
-	verifiers := map[string]*eventstore.ChainVerifier{}
-	var n int
-	var from uint64
-	for {
-		recs, err := store.ReadAll(ctx, from, 1000)
+// dataDir returns the data directory to use and what to do at exit. A
+// directory given by the user must be new or empty: the scenario's IDs
+// (shops, payouts) would collide with a previous run's.
+func dataDir(flagDir string) (string, func(), error) {
+	if flagDir == "" {
+		tmp, err := os.MkdirTemp("", "payoutdemo-")
 		if err != nil {
-			return err
+			return "", nil, err
 		}
-		if len(recs) == 0 {
-			break
-		}
-		for _, r := range recs {
-			v := verifiers[r.Stream]
-			if v == nil {
-				v = &eventstore.ChainVerifier{Stream: r.Stream}
-				verifiers[r.Stream] = v
-			}
-			if err := v.Check(r); err != nil {
-				return fmt.Errorf("audit: %w", err)
-			}
-			if _, err := handler.Decode(r); err != nil {
-				return fmt.Errorf("audit: %s v%d: %w", r.Stream, r.Version, err)
-			}
-			n++
-			from = r.Position + 1
-		}
+		return tmp, func() { _ = os.RemoveAll(tmp) }, nil
 	}
-	fmt.Printf("\naudit: read %d events from position 0; %d streams, every hash chain verified\n", n, len(verifiers))
-	return nil
+	entries, err := os.ReadDir(flagDir)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+	case err != nil:
+		return "", nil, err
+	case len(entries) > 0:
+		return "", nil, fmt.Errorf("-data %s is not empty: the demo needs a new directory (explore a kept one with `go run ./cmd/payoutd -data %s`)", flagDir, flagDir)
+	}
+	if err := os.MkdirAll(flagDir, 0o750); err != nil {
+		return "", nil, err
+	}
+	return flagDir, func() {}, nil
 }

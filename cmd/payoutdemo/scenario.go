@@ -1,274 +1,240 @@
 package main
 
 import (
-	"context"
-	"errors"
-	"fmt"
-	"io"
-	"sort"
-	"strings"
+	"net/http"
 	"time"
 
-	"github.com/shopspring/decimal"
-
+	"github.com/payoutledger/ledger/adapters/timers"
 	"github.com/payoutledger/ledger/domain"
-	"github.com/payoutledger/ledger/eventstore/handler"
 )
 
-// clock is the demo's virtual clock: the scenario moves it forward to show
-// the timers (72-hour cards, 1-hour top-ups, 7-day close) without waiting.
-type clock struct{ now time.Time }
-
-func (c *clock) Now() time.Time { return c.now }
-
+// Statuses of accepted commands: 201 when a POST creates a resource in a
+// collection (a shop, an account, a payout, a collection card, a quota, a
+// refund), 200 for everything else.
 var (
-	operator = domain.Actor{ID: "platform-ops", Role: domain.RoleOperator}
-	timer    = domain.Actor{ID: "timer", Role: domain.RoleSystem}
-	mainAcct = domain.Actor{ID: "admin", Role: domain.RoleMain}
-	subAcct  = domain.Actor{ID: "cs-lin", Role: domain.RoleSub}
+	created = accepted(http.StatusCreated)
+	done    = accepted(http.StatusOK)
 )
 
-type runner struct {
-	ctx      context.Context
-	h        *handler.Handler
-	clk      *clock
-	out      io.Writer
-	start    time.Time
-	seq      int
-	accepted int
-	rejected map[string]int
-	events   int
+const rfc3339 = time.RFC3339
+
+// order records (or updates) an order as the platform's order system
+// reports it: paid and shipped two days ago (and the group formed then,
+// on PDD). edit changes the body for the orders that differ.
+func (d *demo) order(s shopRef, id, cash string, edit func(obj)) {
+	placed := d.clk.Now().Add(-48 * time.Hour).Format(rfc3339)
+	body := obj{"buyer": "buyer-" + id, "cash_paid": cash, "other_paid": "0", "status": string(domain.OrderShipped),
+		"payment_mode": "online", "payment_kind": "normal", "placed_at": placed, "paid_at": placed}
+	switch s.platform {
+	case domain.PlatformDouyin:
+		body["channel"] = "douyin"
+	case domain.PlatformPDD:
+		body["group_formed_at"] = placed
+	}
+	if edit != nil {
+		edit(body)
+	}
+	d.step(d.tok.op(s), "PUT", s.path()+"/orders/"+id, body, done, "order "+id+", cash "+cash)
 }
 
-func amt(s string) decimal.Decimal { return decimal.RequireFromString(s) }
-
-func amtp(s string) *decimal.Decimal { d := amt(s); return &d }
-
-// step sends one command and prints what the ledger decided.
-func (r *runner) step(a domain.Actor, cmd domain.Command, note string) {
-	r.seq++
-	res, err := r.h.Handle(r.ctx, cmd, handler.Meta{Actor: a, IdempotencyKey: fmt.Sprintf("demo-%d", r.seq)})
-	when := "+" + r.clk.now.Sub(r.start).String()
-	who := fmt.Sprintf("%s/%s", a.Role, a.ID)
-	label := cmd.CommandName()
-	if note != "" {
-		label += " " + note
-	}
-	var rej *domain.Rejection
-	switch {
-	case errors.As(err, &rej):
-		r.rejected[rej.Code]++
-		fmt.Fprintf(r.out, "  %-9s %-20s %-44s REJECTED %s\n", when, who, label, rej)
-	case err != nil:
-		fmt.Fprintf(r.out, "  %-9s %-20s %-44s ERROR %v\n", when, who, label, err)
-	default:
-		r.accepted++
-		r.events += len(res.Events)
-		names := make([]string, len(res.Events))
-		for i, ev := range res.Events {
-			names[i] = describe(ev.Data)
-		}
-		fmt.Fprintf(r.out, "  %-9s %-20s %-44s -> %s\n", when, who, label, strings.Join(names, ", "))
-	}
+// payout is the body of an InitiatePayout.
+func payout(id, order, amount string, t domain.PayoutType, reason string) obj {
+	return obj{"payout_id": id, "order_id": order, "amount": amount, "type": string(t), "reason": reason}
 }
 
-func describe(p domain.Payload) string {
-	switch e := p.(type) {
-	case domain.PayoutInitiated:
-		return fmt.Sprintf("PayoutInitiated(%s, %s, route %s)", domain.Money(e.Amount), e.Status, e.Route)
-	case domain.DuplicateCompensationWarned:
-		if e.Rule != "" {
-			return fmt.Sprintf("DuplicateCompensationWarned(%s, %s)", e.Kind, e.Rule)
-		}
-		return fmt.Sprintf("DuplicateCompensationWarned(%s)", e.Kind)
-	case domain.PayoutClosed:
-		if e.RefundDueAt == nil {
-			return "PayoutClosed(nothing to refund)"
-		}
-		return fmt.Sprintf("PayoutClosed(refund due %s)", e.RefundDueAt.Format("Mon 01-02 15:04"))
-	case domain.CardExpired:
-		return fmt.Sprintf("CardExpired(%s)", e.Card)
+// with returns b with more fields.
+func with(b obj, kv ...any) obj {
+	out := obj{}
+	for k, v := range b {
+		out[k] = v
 	}
-	return p.EventType()
+	for i := 0; i+1 < len(kv); i += 2 {
+		out[kv[i].(string)] = kv[i+1]
+	}
+	return out
 }
 
-func (r *runner) advance(d time.Duration) { r.clk.now = r.clk.now.Add(d) }
-
-func (r *runner) header(title string) { fmt.Fprintf(r.out, "\n== %s ==\n", title) }
-
-func (r *runner) summary(ref domain.ShopRef) {
-	s, err := r.h.State(r.ctx, ref)
-	if err != nil {
-		fmt.Fprintf(r.out, "  state: %v\n", err)
-		return
-	}
-	days := make([]string, 0, len(s.Daily))
-	for d := range s.Daily {
-		days = append(days, d)
-	}
-	sort.Strings(days)
-	for _, d := range days {
-		t := s.Daily[d]
-		fmt.Fprintf(r.out, "  daily %s %s: %d counting payouts, %s CNY\n", ref.Stream(), d, t.Count, domain.Money(t.Amount))
-	}
-	kinds := make([]string, 0, len(s.Accounts))
-	for k := range s.Accounts {
-		kinds = append(kinds, string(k))
-	}
-	sort.Strings(kinds)
-	for _, k := range kinds {
-		a := s.Accounts[domain.AccountKind(k)]
-		fmt.Fprintf(r.out, "  account %-8s balance %10s  frozen %8s  held %8s  available %10s\n", k,
-			domain.Money(a.Balance), domain.Money(a.Frozen), domain.Money(a.Held), domain.Money(a.Available()))
-	}
+// register registers a shop (operator) with the extra attributes given.
+func (d *demo) register(s shopRef, name string, kv ...any) {
+	body := with(obj{"platform": string(s.platform), "shop_id": s.id, "name": name, "main_account": mainAccount}, kv...)
+	d.step(d.tok.op(s), "POST", "/v1/shops", body, created, "")
 }
 
-func ref(p domain.PlatformID, shop string) domain.Ref {
-	return domain.Ref{ShopRef: domain.ShopRef{Platform: p, ShopID: shop}}
+// play is the day (and the days after it) across the five platforms.
+// Every step declares the answer it expects.
+func (d *demo) play() {
+	start := d.clk.Now()
+	at := func(days int, hh, mm int) time.Time {
+		y, m, dd := start.Date()
+		return time.Date(y, m, dd+days, hh, mm, 0, 0, start.Location())
+	}
+	d.day1688()
+	d.clk.set(at(0, 10, 30))
+	d.dayDouyin()
+	d.clk.set(at(0, 11, 0))
+	d.dayJD()
+	d.clk.set(at(0, 14, 0))
+	d.dayPDD(at(0, 15, 0))
+	d.clk.set(at(0, 16, 0))
+	d.dayTaobao()
+
+	// The days after: the clock moves from deadline to deadline and the
+	// timers of payoutd fire the commands nobody else sends.
+	op1688, opPDD, opTB := d.tok.op(acme1688), d.tok.op(sunnyPDD), d.tok.op(moonTB)
+	d.header("The days after: the timers")
+	d.advance(at(3, 10, 0), "the 3-day buyer confirmation of 1688 payout P4 ends",
+		timer(timers.KindConfirmation, acme1688, "P4", at(3, 10, 0)))
+	d.step(op1688, "POST", acme1688.path()+"/payouts/P4/confirm", nil, rule(domain.CodeIllegalTransition), "the buyer confirms after the timer expired P4")
+	d.advance(at(3, 14, 0), "the 72-hour account card of PDD payout Q1 ends",
+		timer(timers.KindAccountCard, sunnyPDD, "Q1", at(3, 14, 0)))
+	d.step(opPDD, "POST", sunnyPDD.path()+"/payouts/Q1/buyer-account", nil, rule("pdd.fail.account_card"), "the buyer fills in the expired card; the merchant may resend one")
+	d.advance(at(3, 16, 0), "the 72-hour Taobao collection card K2 ends",
+		timer(timers.KindCollectionCard, moonTB, "K2", at(3, 16, 0)))
+	d.step(opTB, "POST", moonTB.path()+"/collections/K2/pay", nil, rule(domain.CodeIllegalTransition), "the buyer pays after the timer expired K2")
+	d.advance(at(7, 14, 0), "7 days after initiation, PDD payout Q1 has not succeeded: it closes",
+		timer(timers.KindClose, sunnyPDD, "Q1", at(7, 14, 0)))
+	// Monday 14:00 plus 3 business days: Thursday 14:00.
+	d.advance(at(10, 14, 0), "Q1's money is due back to the merchant 3 business days after the close",
+		timer(timers.KindRefund, sunnyPDD, "Q1", at(10, 14, 0)))
+	d.step(d.tok.sub[sunnyPDD], "POST", sunnyPDD.path()+"/payouts",
+		with(payout("Q7", "G4", "6", domain.TypeService, "late delivery"), "submit_for_approval", true), created, "a new request waits in the admin's queue")
 }
 
-func (r *runner) order(sh domain.Ref, id, cash, other string, mod func(*domain.RegisterOrder)) {
-	placed := r.clk.now.Add(-48 * time.Hour)
-	o := domain.RegisterOrder{Ref: sh, OrderID: id, Buyer: "buyer-" + id, CashPaid: amt(cash), OtherPaid: amt(other),
-		Status: domain.OrderShipped, PaymentMode: "online", PaymentKind: "normal", Channel: "douyin",
-		PlacedAt: placed, PaidAt: &placed, GroupFormedAt: &placed}
-	if mod != nil {
-		mod(&o)
-	}
-	r.step(operator, o, id+" "+cash+"+"+other)
+func (d *demo) day1688() {
+	s := acme1688
+	main, sub, op := d.tok.main[s], d.tok.sub[s], d.tok.op(s)
+	pay := s.path() + "/payouts"
+	d.header("Alibaba 1688 wholesale: reserve account, one payout per order, the buyer confirms within 3 days")
+	d.register(s, "Acme Wholesale")
+	d.step(main, "POST", pay, payout("P1", "O1", "10", domain.TypeShipping, "shipping"), rule("1688.enroll.agreement"), "before enrolling")
+	d.step(main, "POST", s.path()+"/accounts", obj{"kind": "reserve"}, created, "")
+	d.step(main, "POST", s.path()+"/accounts/reserve/top-ups", obj{"amount": "2000"}, done, "")
+	d.step(main, "POST", s.path()+"/enrollment", obj{"accept_agreement": true, "limits": obj{"daily_amount": "6000"}},
+		rule(domain.CodeLimitsAboveCeil), "daily limit 6000 above the platform's 5000")
+	d.step(main, "POST", s.path()+"/enrollment", obj{"accept_agreement": true, "limits": obj{"daily_amount": "3000"}}, done, "daily limit 3000")
+	d.order(s, "O1", "90", func(b obj) { b["other_paid"] = "10" }) // and 10 in red packets
+	d.step(main, "POST", pay, payout("P1", "O1", "45.01", domain.TypePriceDifference, "price drop"), rule("1688.payout.half_cash"), "45.01 on cash 90")
+	d.step(main, "POST", pay, payout("P1", "O1", "45", domain.TypePriceDifference, "price drop"), created, "45.00 on cash 90")
+	d.step(main, "POST", pay, payout("P2", "O1", "5", domain.TypeShipping, "shipping"), rule("1688.order.count"), "a second payout on O1")
+	d.order(s, "O2", "200", nil)
+	d.step(sub, "POST", pay, payout("P3", "O2", "5", domain.TypeShipping, "shipping"), rule("1688.staff.permission"), "the sub-account has no permission")
+	d.step(main, "POST", pay, payout("P4", "O2", "20", domain.TypeService, "late delivery"), created, "the buyer never confirms this one")
+	d.step(op, "POST", pay+"/P1/confirm", nil, done, "the buyer confirms P1")
 }
 
-// run plays a day (and the timers after it) across the five platforms.
-func (r *runner) run() {
-	r.start = r.clk.now
+func (d *demo) dayDouyin() {
+	s := pandaDY
+	main, sub, op := d.tok.main[s], d.tok.sub[s], d.tok.op(s)
+	pay := s.path() + "/payouts"
+	d.header("Douyin: proceeds account, tiered per-order cap, staff quotas, one payout per order a minute")
+	d.register(s, "Panda Tea")
+	d.step(main, "POST", s.path()+"/accounts", obj{"kind": "proceeds"}, created, "")
+	d.step(op, "POST", s.path()+"/accounts/proceeds/credits", obj{"amount": "20000"}, done, "sales proceeds settle")
+	d.step(main, "POST", s.path()+"/staff/cs-lin/quota", obj{"per_payout": "50", "per_day": "60"}, created, "quota: 50 a payout, 60 a day")
+	d.step(sub, "PUT", s.path()+"/staff/cs-lin/quota", obj{"per_payout": "500", "per_day": "1000"}, rule("dy.staff.permission"),
+		"a sub-account may not manage quotas, not even its own")
+	d.order(s, "D1", "15", nil)
+	d.order(s, "D2", "800", nil)
+	d.order(s, "D3", "300", func(b obj) { b["channel"] = "toutiao" })
+	d.step(sub, "POST", pay, payout("Y1", "D1", "20", domain.TypeShipping, "shipping"), created, "20 on a 15 order: the <=20 tier allows 20")
+	d.step(sub, "POST", pay, payout("Y2", "D1", "1", domain.TypeService, "sorry"), rule("dy.order.rate"), "D1 again within a minute")
+	d.step(sub, "POST", pay, payout("Y3", "D2", "50.01", domain.TypeService, "sorry"), rule("dy.staff.per_payout"), "")
+	d.step(sub, "POST", pay, payout("Y3", "D2", "45", domain.TypeService, "sorry"), rule("dy.staff.daily"), "20 + 45 above 60 a day")
+	d.step(main, "POST", pay, payout("Y3", "D2", "45", domain.TypeService, "sorry"), created, "the main account has no quota")
+	d.retry(expect{status: http.StatusCreated, replay: true}, "the answer was lost: the client retries with the same Idempotency-Key")
+	d.step(main, "POST", pay, payout("Y4", "D2", "45", domain.TypeShipping, "shipping"), rule("dy.order.rate"), "D2 again within a minute")
+	d.advance(d.clk.Now().Add(time.Minute), "one minute later")
+	d.step(main, "POST", pay, payout("Y4", "D2", "456", domain.TypeService, "broken"), rule("dy.order.cap"), "45 + 456 above the 500 cap of an order over 500")
+	d.step(main, "POST", pay, payout("Y4", "D2", "455", domain.TypeService, "broken"), rule(domain.CodeDupSameType), "a second service payout on D2")
+	d.step(main, "POST", pay, with(payout("Y4", "D2", "455", domain.TypeService, "broken"), "acknowledge_duplicate", true), created,
+		"the merchant confirms the duplicate")
+	d.step(main, "POST", pay, payout("Y5", "D3", "5", domain.TypeShipping, "shipping"), rule("dy.order.channel"), "an order from Toutiao")
+	d.step(op, "POST", pay+"/Y3/succeeded", nil, rule("dy.lifecycle"), "payment results: succeeded before processing")
+	d.step(op, "POST", pay+"/Y3/processing", nil, done, "")
+	d.step(op, "POST", pay+"/Y3/succeeded", nil, done, "")
+	d.step(op, "POST", pay+"/Y4/failed", obj{"reason": "bank rejected"}, done, "")
+	d.step(op, "POST", s.path()+"/orders/D2/refunds", obj{"refund_id": "R1", "amount": "800"}, created, "the buyer is refunded after two payouts")
+	d.step(anonymous, "POST", pay, payout("Y6", "D1", "1", domain.TypeService, "sorry"), refused(http.StatusUnauthorized, "auth.missing_token"), "")
+}
 
-	r.header("Alibaba 1688 wholesale: reserve account, buyer confirms within 3 days")
-	s := ref(domain.Platform1688, "acme-1688")
-	r.step(operator, domain.RegisterShop{Ref: s, Name: "Acme Wholesale", MainAccount: "admin"}, "")
-	r.step(mainAcct, domain.InitiatePayout{Ref: s, PayoutID: "P1", OrderID: "O1", Amount: amt("10"), Type: domain.TypeShipping, Reason: "shipping"}, "before enrolling")
-	r.step(mainAcct, domain.OpenFundingAccount{Ref: s, Kind: domain.AccountReserve}, "reserve")
-	r.step(mainAcct, domain.TopUp{Ref: s, Kind: domain.AccountReserve, Amount: amt("2000")}, "2000")
-	r.step(mainAcct, domain.EnrollShop{Ref: s, AcceptAgreement: true, Limits: domain.Limits{DailyAmount: amtp("6000")}}, "daily 6000 > ceiling")
-	r.step(mainAcct, domain.EnrollShop{Ref: s, AcceptAgreement: true, Limits: domain.Limits{DailyAmount: amtp("3000")}}, "daily 3000")
-	r.order(s, "O1", "90", "10", nil)
-	r.step(mainAcct, domain.InitiatePayout{Ref: s, PayoutID: "P1", OrderID: "O1", Amount: amt("45.01"), Type: domain.TypePriceDifference, Reason: "price drop"}, "45.01 on cash 90")
-	r.step(mainAcct, domain.InitiatePayout{Ref: s, PayoutID: "P1", OrderID: "O1", Amount: amt("45"), Type: domain.TypePriceDifference, Reason: "price drop"}, "45.00 on cash 90")
-	r.step(mainAcct, domain.InitiatePayout{Ref: s, PayoutID: "P2", OrderID: "O1", Amount: amt("5"), Type: domain.TypeShipping, Reason: "shipping"}, "second on O1")
-	r.order(s, "O2", "200", "0", nil)
-	r.step(subAcct, domain.InitiatePayout{Ref: s, PayoutID: "P3", OrderID: "O2", Amount: amt("5"), Type: domain.TypeShipping, Reason: "shipping"}, "by a sub without permission")
-	r.step(mainAcct, domain.InitiatePayout{Ref: s, PayoutID: "P4", OrderID: "O2", Amount: amt("20"), Type: domain.TypeService, Reason: "late delivery"}, "20 on O2")
-	r.step(operator, domain.ConfirmByBuyer{Ref: s, PayoutID: "P1"}, "P1")
-	r.advance(72 * time.Hour)
-	r.step(operator, domain.ConfirmByBuyer{Ref: s, PayoutID: "P4"}, "P4 at 72h")
-	r.step(timer, domain.ExpireCard{Ref: s, ID: "P4"}, "P4 at 72h")
-	r.summary(s.ShopRef)
+func (d *demo) dayJD() {
+	person, s := northJD, northJD2
+	main, sub, op := d.tok.main[s], d.tok.sub[s], d.tok.op(s)
+	pay := s.path() + "/payouts"
+	d.header("JD: enterprise wallet, SMS verification above the password-free threshold, arrears")
+	d.register(person, "North Electronics", "entity_type", "natural_person", "cooperation_mode", "sop", "after_sales_self_service", true)
+	d.register(s, "North Electronics Ltd", "entity_type", "enterprise", "cooperation_mode", "sop", "after_sales_self_service", true)
+	d.step(d.tok.main[person], "POST", person.path()+"/enrollment", obj{"accept_agreement": true}, rule("jd.enroll.shop_type"), "a natural-person shop")
+	d.step(main, "POST", s.path()+"/enrollment", obj{"accept_agreement": true}, rule("jd.enroll.wallet"), "before the wallet is opened")
+	d.step(main, "POST", s.path()+"/accounts", obj{"kind": "wallet"}, created, "")
+	d.step(main, "POST", s.path()+"/accounts/wallet/top-ups", obj{"amount": "500"}, done, "")
+	d.step(sub, "POST", s.path()+"/accounts/wallet/top-ups", obj{"amount": "500"}, refused(http.StatusForbidden, "auth.forbidden"),
+		"top-ups are the main account's")
+	d.step(main, "POST", s.path()+"/enrollment", obj{"accept_agreement": true}, done, "")
+	d.step(main, "PUT", s.path()+"/limits", obj{"password_free_threshold": "5"}, done, "no SMS code up to 5")
+	d.order(s, "J1", "120", nil)
+	d.order(s, "J2", "1000", nil)
+	d.step(main, "POST", pay, payout("J1a", "J1", "5", domain.TypeShipping, "shipping"), created, "5 without an SMS code")
+	d.step(main, "POST", pay, payout("J1b", "J1", "30", domain.TypePriceDifference, "price"), rule("jd.verify.sms"), "30 without an SMS code")
+	d.step(main, "POST", pay, with(payout("J1b", "J1", "30", domain.TypePriceDifference, "price"), "sms_verified", true), created, "30 with the SMS code")
+	d.step(main, "POST", pay, with(payout("J2a", "J2", "480", domain.TypeService, "broken screen"), "sms_verified", true),
+		rule("jd.funds.insufficient"), "500 in the wallet, 35 held")
+	d.step(op, "POST", pay+"/J1a/processing", nil, done, "")
+	d.step(op, "POST", pay+"/J1a/succeeded", nil, done, "")
+	d.step(op, "PUT", s.path()+"/accounts/wallet/arrears", obj{"amount": "12.5"}, done, "the merchant account owes 12.50")
+	d.step(main, "POST", pay, payout("J1c", "J1", "3", domain.TypeService, "sorry"), rule("jd.funds.arrears"), "")
+}
 
-	r.clk.now = r.start
-	r.header("Douyin: proceeds account, tiered per-order cap, 5 per order, one a minute")
-	s = ref(domain.PlatformDouyin, "panda-dy")
-	r.step(operator, domain.RegisterShop{Ref: s, Name: "Panda Tea", MainAccount: "admin"}, "")
-	r.step(mainAcct, domain.OpenFundingAccount{Ref: s, Kind: domain.AccountProceeds}, "proceeds")
-	r.step(operator, domain.CreditProceeds{Ref: s, Amount: amt("20000")}, "20000")
-	r.step(mainAcct, domain.GrantStaffQuota{Ref: s, Staff: "cs-lin", PerPayout: amtp("50"), PerDay: amtp("60")}, "cs-lin 50/60")
-	r.order(s, "D1", "15", "0", nil)
-	r.order(s, "D2", "800", "0", nil)
-	r.order(s, "D3", "300", "0", func(o *domain.RegisterOrder) { o.Channel = "toutiao" })
-	r.step(subAcct, domain.InitiatePayout{Ref: s, PayoutID: "Y1", OrderID: "D1", Amount: amt("20"), Type: domain.TypeShipping, Reason: "shipping"}, "20 on a 15 order")
-	r.step(subAcct, domain.InitiatePayout{Ref: s, PayoutID: "Y2", OrderID: "D1", Amount: amt("1"), Type: domain.TypeService, Reason: "sorry"}, "+1 on D1")
-	r.step(subAcct, domain.InitiatePayout{Ref: s, PayoutID: "Y3", OrderID: "D2", Amount: amt("50.01"), Type: domain.TypeService, Reason: "sorry"}, "50.01 > per-payout 50")
-	r.step(subAcct, domain.InitiatePayout{Ref: s, PayoutID: "Y3", OrderID: "D2", Amount: amt("45"), Type: domain.TypeService, Reason: "sorry"}, "45: day 65 > 60")
-	r.step(mainAcct, domain.InitiatePayout{Ref: s, PayoutID: "Y3", OrderID: "D2", Amount: amt("45"), Type: domain.TypeService, Reason: "sorry"}, "45 by main")
-	r.step(mainAcct, domain.InitiatePayout{Ref: s, PayoutID: "Y4", OrderID: "D2", Amount: amt("45"), Type: domain.TypeShipping, Reason: "shipping"}, "again within a minute")
-	r.advance(time.Minute)
-	r.step(mainAcct, domain.InitiatePayout{Ref: s, PayoutID: "Y4", OrderID: "D2", Amount: amt("456"), Type: domain.TypeService, Reason: "broken"}, "456: 501 > cap 500")
-	r.step(mainAcct, domain.InitiatePayout{Ref: s, PayoutID: "Y4", OrderID: "D2", Amount: amt("455"), Type: domain.TypeService, Reason: "broken"}, "455, same type")
-	r.step(mainAcct, domain.InitiatePayout{Ref: s, PayoutID: "Y4", OrderID: "D2", Amount: amt("455"), Type: domain.TypeService, Reason: "broken", AcknowledgeDuplicate: true}, "455, acknowledged")
-	r.step(mainAcct, domain.InitiatePayout{Ref: s, PayoutID: "Y5", OrderID: "D3", Amount: amt("5"), Type: domain.TypeShipping, Reason: "shipping"}, "order from toutiao")
-	r.step(operator, domain.MarkPayoutSucceeded{Ref: s, PayoutID: "Y3"}, "Y3 from pending")
-	r.step(operator, domain.MarkPayoutProcessing{Ref: s, PayoutID: "Y3"}, "Y3")
-	r.step(operator, domain.MarkPayoutSucceeded{Ref: s, PayoutID: "Y3"}, "Y3")
-	r.step(operator, domain.MarkPayoutFailed{Ref: s, PayoutID: "Y4", Reason: "bank"}, "Y4")
-	r.step(operator, domain.RecordOrderRefund{Ref: s, OrderID: "D2", RefundID: "R1", Amount: amt("800")}, "D2 refunded")
-	r.summary(s.ShopRef)
+func (d *demo) dayPDD(topUpDue time.Time) {
+	s := sunnyPDD
+	main, sub, op := d.tok.main[s], d.tok.sub[s], d.tok.op(s)
+	pay := s.path() + "/payouts"
+	d.header("Pinduoduo: goods balance or scan-to-pay, admin approval, account cards, the 7-day close")
+	d.register(s, "Sunny Fruit")
+	d.step(main, "POST", s.path()+"/accounts", obj{"kind": "proceeds"}, created, "")
+	d.step(op, "POST", s.path()+"/accounts/proceeds/credits", obj{"amount": "3000"}, done, "")
+	d.order(s, "G1", "80", nil)
+	d.order(s, "G2", "60", func(b obj) { delete(b, "group_formed_at") })
+	d.order(s, "G3", "60", func(b obj) { b["group_formed_at"] = d.clk.Now().AddDate(0, -4, 0).Format(rfc3339) })
+	d.order(s, "G4", "150", nil)
+	d.order(s, "G5", "90", nil)
+	d.step(main, "POST", pay, payout("Q1", "G1", "8", domain.TypeShipping, ""), rule("pdd.input.required"), "no reason")
+	d.step(main, "POST", pay, payout("Q1", "G1", "8", domain.TypeShipping, "return shipping"), created, "")
+	d.step(main, "POST", pay, payout("Q2", "G2", "5", domain.TypeShipping, "shipping"), rule("pdd.order.group"), "the group is not formed")
+	d.step(main, "POST", pay, payout("Q3", "G3", "5", domain.TypeShipping, "shipping"), rule("pdd.route.scan_only"), "the group formed 4 months ago")
+	d.step(main, "POST", pay, with(payout("Q3", "G3", "5", domain.TypeShipping, "shipping"), "funding", string(domain.FundingScan)), created,
+		"paid by scanning a QR code within the hour")
+	d.step(sub, "POST", pay, payout("Q4", "G4", "12", domain.TypePriceDifference, "price"), rule("pdd.route.scan_only"), "a sub-account without a quota")
+	d.step(sub, "POST", pay, with(payout("Q4", "G4", "12", domain.TypePriceDifference, "price"), "submit_for_approval", true), created,
+		"... submits it for the admin's approval instead")
+	d.step(sub, "POST", pay, with(payout("Q5", "G1", "3", domain.TypeService, "sorry"), "submit_for_approval", true), rule("pdd.order.rate"), "G1 again within a minute")
+	d.step(sub, "POST", pay, with(payout("Q6", "G5", "30", domain.TypeOther, "goodwill"), "submit_for_approval", true), created, "")
+	d.step(sub, "POST", pay+"/Q4/approve", nil, rule("pdd.route.approval"), "a sub-account approves its own request")
+	d.step(main, "POST", pay+"/Q4/approve", nil, done, "")
+	d.step(main, "POST", pay+"/Q6/reject", obj{"reason": "not our fault"}, done, "")
+	d.step(op, "POST", pay+"/Q4/processing", nil, done, "")
+	d.step(op, "POST", pay+"/Q4/succeeded", nil, done, "")
+	d.step(op, "POST", pay+"/Q1/processing", nil, done, "")
+	d.step(op, "POST", pay+"/Q1/failed", obj{"reason": "buyer account closed", "buyer_account": true}, done, "an account card goes to the buyer")
+	d.advance(topUpDue, "the 1-hour top-up window of Q3 ends unpaid", timer(timers.KindTopUp, s, "Q3", topUpDue))
+	d.step(op, "POST", pay+"/Q3/top-up", nil, rule(domain.CodeIllegalTransition), "the merchant pays the QR code after the window")
+}
 
-	r.clk.now = r.start
-	r.header("JD: enterprise wallet, SMS verification, arrears")
-	s = ref(domain.PlatformJD, "north-jd")
-	r.step(operator, domain.RegisterShop{Ref: s, Name: "North Electronics", MainAccount: "admin", EntityType: "natural_person", CooperationMode: "sop", AfterSalesSelfService: true}, "natural person")
-	s2 := ref(domain.PlatformJD, "north-jd2")
-	r.step(operator, domain.RegisterShop{Ref: s2, Name: "North Electronics Ltd", MainAccount: "admin", EntityType: "enterprise", CooperationMode: "sop", AfterSalesSelfService: true}, "enterprise")
-	r.step(mainAcct, domain.EnrollShop{Ref: s, AcceptAgreement: true}, "natural-person shop")
-	s = s2
-	r.step(mainAcct, domain.EnrollShop{Ref: s, AcceptAgreement: true}, "before the wallet")
-	r.step(mainAcct, domain.OpenFundingAccount{Ref: s, Kind: domain.AccountWallet}, "wallet")
-	r.step(mainAcct, domain.TopUp{Ref: s, Kind: domain.AccountWallet, Amount: amt("500")}, "500")
-	r.step(mainAcct, domain.EnrollShop{Ref: s, AcceptAgreement: true}, "")
-	r.step(mainAcct, domain.SetShopLimits{Ref: s, PasswordFreeThreshold: amtp("5")}, "password-free 5")
-	r.order(s, "J1", "120", "0", nil)
-	r.step(mainAcct, domain.InitiatePayout{Ref: s, PayoutID: "J1a", OrderID: "J1", Amount: amt("5"), Type: domain.TypeShipping, Reason: "shipping"}, "5 without SMS")
-	r.step(mainAcct, domain.InitiatePayout{Ref: s, PayoutID: "J1b", OrderID: "J1", Amount: amt("30"), Type: domain.TypePriceDifference, Reason: "price"}, "30 without SMS")
-	r.step(mainAcct, domain.InitiatePayout{Ref: s, PayoutID: "J1b", OrderID: "J1", Amount: amt("30"), Type: domain.TypePriceDifference, Reason: "price", SMSVerified: true}, "30 with SMS")
-	r.step(operator, domain.SetArrears{Ref: s, Kind: domain.AccountWallet, Amount: amt("12.5")}, "arrears 12.50")
-	r.step(mainAcct, domain.InitiatePayout{Ref: s, PayoutID: "J1c", OrderID: "J1", Amount: amt("3"), Type: domain.TypeService, Reason: "sorry"}, "3 with arrears")
-	r.summary(s.ShopRef)
-
-	r.clk.now = r.start
-	r.header("Pinduoduo: proceeds balance or scan-to-pay, admin approval, account cards, 7-day close")
-	s = ref(domain.PlatformPDD, "sunny-pdd")
-	r.step(operator, domain.RegisterShop{Ref: s, Name: "Sunny Fruit", MainAccount: "admin"}, "")
-	r.step(mainAcct, domain.OpenFundingAccount{Ref: s, Kind: domain.AccountProceeds}, "proceeds")
-	r.step(operator, domain.CreditProceeds{Ref: s, Amount: amt("3000")}, "3000")
-	r.order(s, "G1", "80", "0", nil)
-	r.order(s, "G2", "60", "0", func(o *domain.RegisterOrder) { o.GroupFormedAt = nil })
-	r.order(s, "G3", "60", "0", func(o *domain.RegisterOrder) { t := r.clk.now.AddDate(0, -4, 0); o.GroupFormedAt = &t })
-	r.order(s, "G4", "150", "0", nil)
-	r.step(mainAcct, domain.InitiatePayout{Ref: s, PayoutID: "Q1", OrderID: "G1", Amount: amt("8"), Type: domain.TypeShipping}, "no reason")
-	r.step(mainAcct, domain.InitiatePayout{Ref: s, PayoutID: "Q1", OrderID: "G1", Amount: amt("8"), Type: domain.TypeShipping, Reason: "return shipping"}, "8")
-	r.step(mainAcct, domain.InitiatePayout{Ref: s, PayoutID: "Q2", OrderID: "G2", Amount: amt("5"), Type: domain.TypeShipping, Reason: "shipping"}, "group not formed")
-	r.step(mainAcct, domain.InitiatePayout{Ref: s, PayoutID: "Q3", OrderID: "G3", Amount: amt("5"), Type: domain.TypeShipping, Reason: "shipping"}, "formed 4 months ago")
-	r.step(mainAcct, domain.InitiatePayout{Ref: s, PayoutID: "Q3", OrderID: "G3", Amount: amt("5"), Type: domain.TypeShipping, Reason: "shipping", Funding: domain.FundingScan}, "by scan")
-	r.step(subAcct, domain.InitiatePayout{Ref: s, PayoutID: "Q4", OrderID: "G4", Amount: amt("12"), Type: domain.TypePriceDifference, Reason: "price"}, "sub without quota")
-	r.step(subAcct, domain.InitiatePayout{Ref: s, PayoutID: "Q4", OrderID: "G4", Amount: amt("12"), Type: domain.TypePriceDifference, Reason: "price", SubmitForApproval: true}, "for approval")
-	r.step(subAcct, domain.InitiatePayout{Ref: s, PayoutID: "Q5", OrderID: "G1", Amount: amt("3"), Type: domain.TypeService, Reason: "sorry", SubmitForApproval: true}, "G1 again within a minute")
-	r.step(subAcct, domain.ApprovePayout{Ref: s, PayoutID: "Q4"}, "by the sub")
-	r.step(mainAcct, domain.ApprovePayout{Ref: s, PayoutID: "Q4"}, "by the admin")
-	r.step(operator, domain.MarkPayoutProcessing{Ref: s, PayoutID: "Q1"}, "Q1")
-	r.step(operator, domain.MarkPayoutFailed{Ref: s, PayoutID: "Q1", Reason: "buyer account closed", BuyerAccount: true}, "Q1 buyer account")
-	r.advance(time.Hour)
-	r.step(operator, domain.CompleteTopUp{Ref: s, PayoutID: "Q3"}, "Q3 at 1h")
-	r.step(timer, domain.ExpireTopUp{Ref: s, PayoutID: "Q3"}, "Q3 at 1h")
-	r.advance(71 * time.Hour)
-	r.step(timer, domain.ExpireCard{Ref: s, ID: "Q1"}, "Q1 account card at 72h")
-	r.step(operator, domain.SubmitBuyerAccount{Ref: s, PayoutID: "Q1"}, "Q1 late")
-	r.advance(4 * 24 * time.Hour)
-	r.step(timer, domain.ClosePayout{Ref: s, PayoutID: "Q1"}, "Q1 at 7 days")
-	r.advance(5 * 24 * time.Hour)
-	r.step(timer, domain.RefundToMerchant{Ref: s, PayoutID: "Q1"}, "Q1")
-	r.summary(s.ShopRef)
-
-	r.clk.now = r.start
-	r.header("Taobao: collection cards (buyer pays the merchant), 72-hour window")
-	s = ref(domain.PlatformTaobao, "moon-tb")
-	r.step(operator, domain.RegisterShop{Ref: s, Name: "Moon Crafts", MainAccount: "admin"}, "")
-	r.step(mainAcct, domain.EnrollShop{Ref: s, AcceptAgreement: true}, "")
-	r.order(s, "T1", "100", "0", nil)
-	r.step(subAcct, domain.SendCollectionCard{Ref: s, CollectionID: "K1", OrderID: "T1", Amount: amt("30"), Reason: domain.ReasonShippingDifference}, "30")
-	r.step(subAcct, domain.SendCollectionCard{Ref: s, CollectionID: "K2", OrderID: "T1", Amount: amt("70.01"), Reason: domain.ReasonGoodsDifference}, "70.01")
-	r.step(subAcct, domain.SendCollectionCard{Ref: s, CollectionID: "K2", OrderID: "T1", Amount: amt("70"), Reason: "gift wrap"}, "custom reason")
-	r.step(subAcct, domain.SendCollectionCard{Ref: s, CollectionID: "K2", OrderID: "T1", Amount: amt("70"), Reason: domain.ReasonGoodsDifference}, "70")
-	r.step(operator, domain.PayCollection{Ref: s, CollectionID: "K1"}, "K1")
-	r.step(subAcct, domain.CancelCard{Ref: s, CollectionID: "K1"}, "K1 (paid)")
-	r.advance(72 * time.Hour)
-	r.step(operator, domain.PayCollection{Ref: s, CollectionID: "K2"}, "K2 at 72h")
-	r.step(timer, domain.ExpireCard{Ref: s, ID: "K2"}, "K2 at 72h")
-
-	codes := make([]string, 0, len(r.rejected))
-	for c := range r.rejected {
-		codes = append(codes, c)
+func (d *demo) dayTaobao() {
+	s := moonTB
+	main, sub, op := d.tok.main[s], d.tok.sub[s], d.tok.op(s)
+	col := s.path() + "/collections"
+	d.header("Taobao: collection cards (the buyer pays the merchant a difference), 72 hours to pay")
+	d.register(s, "Moon Crafts")
+	d.step(main, "POST", s.path()+"/enrollment", obj{"accept_agreement": true}, done, "")
+	d.order(s, "T1", "100", nil)
+	card := func(id, amount string, reason domain.CollectionReason) obj {
+		return obj{"collection_id": id, "order_id": "T1", "amount": amount, "reason": string(reason)}
 	}
-	sort.Strings(codes)
-	fmt.Fprintf(r.out, "\n%d commands accepted (%d events appended), %d rejected by rule:\n", r.accepted, r.events, len(codes))
-	for _, c := range codes {
-		fmt.Fprintf(r.out, "  %-28s %d\n", c, r.rejected[c])
-	}
+	d.step(sub, "POST", col, card("K1", "30", domain.ReasonShippingDifference), created, "")
+	d.step(sub, "POST", col, card("K2", "70.01", domain.ReasonGoodsDifference), rule("tb.collect.order_total"), "30 + 70.01 above the order's 100")
+	d.step(sub, "POST", col, card("K2", "70", "gift wrap"), rule("tb.collect.reason"), "a custom reason")
+	d.step(sub, "POST", col, card("K2", "70", domain.ReasonGoodsDifference), created, "the buyer never pays this one")
+	d.step(op, "POST", col+"/K1/pay", nil, done, "the buyer pays K1")
+	d.step(sub, "POST", col+"/K1/cancel", nil, rule("tb.card.cancel"), "a paid card")
 }
