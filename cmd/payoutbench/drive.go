@@ -18,9 +18,15 @@ import (
 //	                        ledger events, in process, to a twin server
 //	raw.publish_tcp         the same, to the store's own server over
 //	                        loopback TCP
+//	ledger.mix              the mix (mix.go) through handler.Handle,
+//	                        clients spread over every shop
+//	ledger.mix_one_shop     the same, every client on one JD shop
+//	raw.atomic_batch        atomic batches of BatchMessages copies, one
+//	                        publisher, to the twin server
+//	postgres.initiate_payout, postgres.initiate_payout_one_shop
+//	                        a naive PostgreSQL InitiatePayout (pgbase.go)
 //
-// Later kinds (replay, group commit, HTTP, PostgreSQL) add rows of their
-// own; fields that do not apply stay zero and are omitted.
+// Fields that do not apply stay zero and are omitted.
 type Result struct {
 	Kind    string  `json:"kind"`
 	Sync    string  `json:"sync"`
@@ -52,6 +58,28 @@ type Result struct {
 	// servers, collector); CPUPerOKMicros: that per OK operation.
 	CPUSeconds     float64 `json:"cpu_s"`
 	CPUPerOKMicros float64 `json:"cpu_us_per_ok"`
+
+	// The mix (ledger.mix*): shops the clients spread over; every
+	// command answered (accepted, refused or failed) and per second;
+	// per command type; the latency of every command (Latency above:
+	// accepted ones); outcomes the mix's model did not expect (any fails
+	// the run).
+	Shops              int                      `json:"shops,omitempty"`
+	Commands           int64                    `json:"commands,omitempty"`
+	CommandsPerSec     float64                  `json:"commands_per_s,omitempty"`
+	ByCommand          map[string]*CommandStats `json:"by_command,omitempty"`
+	LatencyAll         *Latency                 `json:"latency_all_commands,omitempty"`
+	Unexpected         int64                    `json:"unexpected,omitempty"`
+	UnexpectedExamples []string                 `json:"unexpected_examples,omitempty"`
+	// Projection: a projections.Runtime following the log during the
+	// run; Delivery: a NATS ordered consumer on the store's listener.
+	Projection  *LagStats         `json:"projection_lag,omitempty"`
+	GroupCommit *GroupCommitStats `json:"group_commit,omitempty"`
+	Delivery    *DeliveryStats    `json:"consumer_delivery,omitempty"`
+	// BatchMessages: raw.atomic_batch: messages per batch.
+	BatchMessages int `json:"batch_messages,omitempty"`
+	// Postgres: the PostgreSQL baseline's settings as the server reported them.
+	Postgres map[string]string `json:"postgres_settings,omitempty"`
 }
 
 // bound is when a measured run stops: after a duration, or after a number

@@ -37,6 +37,12 @@ type options struct {
 	Workload     string        `json:"workload"`
 	Events       int64         `json:"events,omitempty"`        // -workload replay
 	Stores       []string      `json:"replay_stores,omitempty"` // -workload replay
+	OneShop      bool          `json:"one_shop"`                // the mix again with every client on one shop
+	RawBatches   []int         `json:"raw_batches,omitempty"`   // atomic batch sizes of the raw batch baseline
+	Postgres     bool          `json:"postgres"`                // the naive PostgreSQL baseline
+	Follow       bool          `json:"follow"`                  // projections and a NATS consumer follow the log
+	Target       string        `json:"target,omitempty"`        // payoutd over HTTP (target.go)
+	Token        string        `json:"-"`
 
 	plats []*platform
 }
@@ -45,19 +51,19 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs := flag.NewFlagSet("payoutbench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var o options
-	var syncs, plats, clients, raws, stores string
+	var syncs, plats, clients, raws, stores, batches string
 	fs.StringVar(&o.Data, "data", "", "directory for the embedded server's data, one subdirectory per sync mode, each new or empty (default: a temporary directory, removed at exit)")
 	fs.StringVar(&syncs, "sync", "always", "fsync policy of the embedded server: always (fsync before every acknowledgement), interval, or both as always,interval (one store each)")
 	fs.IntVar(&o.Shops, "shops", 1000, "shops to set up and pay out from")
-	fs.StringVar(&plats, "platforms", "jd,douyin", "platforms the shops are spread over, round robin: "+platformNames())
-	fs.IntVar(&o.Orders, "orders", 128, "orders registered per shop: Douyin pays an order at most 5 times and once a minute, and a sixth payout on an order repeats a type (a duplicate warning, 2 events)")
-	fs.StringVar(&clients, "clients", "1,16,64", "concurrent clients: one run per value")
-	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "length of each run")
+	fs.StringVar(&plats, "platforms", "", "platforms the shops are spread over, round robin: "+platformNames()+" (default: all five; replay: jd,douyin)")
+	fs.IntVar(&o.Orders, "orders", 0, "orders registered per shop at setup (default 32; replay 128); the mix registers more as it needs them")
+	fs.StringVar(&clients, "clients", "1,16,64,256", "concurrent clients: one run per value")
+	fs.DurationVar(&o.Duration, "duration", 8*time.Second, "length of each run (of each configuration: the ledger at one concurrency, each baseline)")
 	fs.Int64Var(&o.Ops, "ops", 0, "operations per run instead of -duration (0: use -duration)")
 	fs.IntVar(&o.Rounds, "rounds", 2, "cut each run into this many slices, alternating with the baseline's (ledger, raw, raw, ledger, ...), so that load drifts on the shared machine hit both")
 	fs.StringVar(&o.Setup, "setup", "batch", "how the shops are set up: batch (decided by domain.Decide, appended in atomic batches, then loaded by the handler) or handler (every command through handler.Handle)")
 	fs.IntVar(&o.SetupClients, "setup-clients", 64, "concurrent clients setting the shops up (handler) or loading them (batch)")
-	fs.StringVar(&raws, "raw", "inproc,tcp", "raw JetStream publish baselines measured at each concurrency: inproc (in-process connection to a twin embedded server with the store's options; the ratio's baseline), tcp (the store's own server over its loopback listener), both, or none")
+	fs.StringVar(&raws, "raw", "inproc", "raw JetStream publish baselines measured at each concurrency: inproc (in-process connection to a twin embedded server with the store's options; the ratio's baseline), tcp (the store's own server over its loopback listener), both, or none")
 	fs.BoolVar(&o.RawExpect, "raw-expect", true, "raw publishes carry Nats-Expected-Last-Subject-Sequence(-Subject) for their subject, as the store's appends do")
 	fs.BoolVar(&o.RawHeaders, "raw-headers", true, "raw messages carry the ledger event's headers as well as its body (same size); false: the body alone")
 	fs.IntVar(&o.MaxSamples, "max-samples", 1_000_000, "latencies kept per run for the percentiles (a uniform sample beyond that)")
@@ -67,8 +73,39 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.Workload, "workload", "payout", "payout: InitiatePayout through the handler against raw publishes; replay: build a log of -events events, then ReadAll it and replay it into each -stores (one store, the first -sync; -clients, -raw, -duration, -ops, -rounds, -setup do not apply)")
 	fs.Int64Var(&o.Events, "events", 1_000_000, "replay: events in the log (spread over -shops shops, raised to one shop per 1,500 events)")
 	fs.StringVar(&stores, "stores", "memory,embedded,postgres", "replay: read-model stores to replay into, in this order: memory, embedded, postgres (a throwaway cluster, as the tests start)")
+	fs.BoolVar(&o.OneShop, "one-shop", true, "also run the mix with every client on one JD shop, at each -clients")
+	fs.StringVar(&batches, "raw-batches", "100,500,1000", "raw JetStream atomic batches of these sizes, one publisher, to the twin server (none: skip)")
+	fs.BoolVar(&o.Postgres, "postgres", true, "the naive PostgreSQL InitiatePayout baseline at each -clients, across the shops and on one shop (a throwaway cluster via projections/pgtest)")
+	fs.BoolVar(&o.Follow, "follow", true, "projections (projections.All, memory store) and a NATS ordered consumer follow the log during the ledger's runs: lag and delivery")
+	fs.StringVar(&o.Target, "target", "", "drive the mix over HTTP against a running payoutd at this URL instead of a handler in process (target.go)")
+	fs.StringVar(&o.Token, "token", "", "bearer token for -target")
 	if err := fs.Parse(args); err != nil {
 		return o, err
+	}
+	if err := checkTarget(o.Target, o.Token); err != nil {
+		return o, err
+	}
+	for _, b := range strings.Split(batches, ",") {
+		if b = strings.TrimSpace(b); b == "" || b == "none" {
+			continue
+		}
+		n, err := strconv.Atoi(b)
+		if err != nil || n < 2 || n > 1000 {
+			return o, fmt.Errorf("-raw-batches: %q is not a batch size from 2 to 1000", b)
+		}
+		o.RawBatches = append(o.RawBatches, n)
+	}
+	if plats == "" {
+		plats = allPlatforms
+		if o.Workload == "replay" {
+			plats = "jd,douyin" // the replay log's flow (replay.go) pays out on these two
+		}
+	}
+	if o.Orders == 0 {
+		o.Orders = 32
+		if o.Workload == "replay" {
+			o.Orders = 128
+		}
 	}
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
@@ -128,6 +165,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		o.Clients = append(o.Clients, n)
 	}
 	switch {
+	case o.Workload == "payout" && len(o.RawBatches) > 0 && slices.Max(o.RawBatches) > max(o.Shops, slices.Max(o.Clients)):
+		return o, errors.New("-raw-batches: a batch's messages go to different shops: at most max(-shops, -clients)")
 	case o.Shops < 1 || o.Shops > 99999:
 		return o, errors.New("-shops: from 1 to 99999")
 	case o.Orders < 1 || o.Orders > 100000:

@@ -67,6 +67,12 @@ type Setup struct {
 	LedgerMsgBytes  map[string]int `json:"ledger_msg_bytes,omitempty"`
 	LedgerBodyBytes map[string]int `json:"ledger_body_bytes,omitempty"`
 	CPUProfile      string         `json:"cpu_profile,omitempty"`
+	// CPUProfileTop: go tool pprof -top of the ledger's slices (the
+	// 15 functions with the most flat samples).
+	CPUProfileTop string `json:"cpu_profile_top,omitempty"`
+	// Postgres: the PostgreSQL baseline's cluster, or why it did not run.
+	Postgres         string            `json:"postgres,omitempty"`
+	PostgresSettings map[string]string `json:"postgres_settings,omitempty"`
 	// FsyncBefore, FsyncAfter: 1 KiB write + fsync, one at a time, in the
 	// data directory, before and after the sweep (what sync always waits
 	// for on every message).
@@ -99,8 +105,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		Options: o,
 		Notes: []string{
 			"Shared machine: other jobs' load moves these figures from run to run (load_avg_1m_before shows it); re-run before relying on them.",
-			"Ledger latency and ok_per_s count accepted commands only; rejections are counted by rule code.",
-			"raw.publish: in-process connection to a twin embedded server with the store's options (same disk, same sync mode), like the store's own connection; raw.publish_tcp: the store's own server over its loopback TCP listener. Comparisons list the ledger against each.",
+			"ledger.mix: the mix of mix.go (payouts, probes refused by construction, lifecycle steps, timers with an advanced clock, order registrations) through handler.Handle; ok_per_s and latency count accepted commands, commands_per_s and latency_all_commands every command; by_command splits them by command type; any outcome the mix's model did not expect fails the run.",
+			"raw.publish: in-process connection to a twin embedded server with the store's options (same disk, same sync mode), like the store's own connection; raw.publish_tcp: the store's own server over its loopback TCP listener; raw.atomic_batch: atomic batches (one publisher) to the twin, ok = messages, latency per batch. Comparisons list the ledger's accepted commands/s against each.",
+			"postgres.*: a naive InitiatePayout (SELECT FOR UPDATE, check, INSERT, UPDATE, COMMIT; synchronous_commit=on); projections/pgtest runs the cluster with fsync=off (postgres_settings): its commits are NOT fsynced, unlike the ledger's in sync always.",
+			"group_commit: the commands' handler's own counters (handler.Handler.Stats) over the run's slices; the timers' handler is not counted. Replay figures: make bench-replay (-workload replay), not measured here.",
 		},
 	}
 	if o.Workload == "replay" {

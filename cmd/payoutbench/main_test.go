@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -19,22 +20,29 @@ func TestFlags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.Shops != 1000 || o.Duration != 10*time.Second || o.Ops != 0 || strings.Join(o.Raw, ",") != "inproc,tcp" || o.JSON != "bench-results.json" ||
-		strings.Join(o.Syncs, ",") != "always" || len(o.Clients) != 3 || o.Clients[0] != 1 || o.Clients[1] != 16 || o.Clients[2] != 64 ||
-		strings.Join(o.Platforms, ",") != "jd,douyin" || o.Setup != "batch" {
+	if o.Shops != 1000 || o.Duration != 8*time.Second || o.Ops != 0 || strings.Join(o.Raw, ",") != "inproc" || o.JSON != "bench-results.json" ||
+		strings.Join(o.Syncs, ",") != "always" || fmt.Sprint(o.Clients) != "[1 16 64 256]" || fmt.Sprint(o.RawBatches) != "[100 500 1000]" ||
+		strings.Join(o.Platforms, ",") != allPlatforms || o.Setup != "batch" || o.Orders != 32 || !o.OneShop || !o.Postgres || !o.Follow {
 		t.Fatalf("defaults: %+v", o)
 	}
-	o, err = parseFlags([]string{"-sync", "always,interval", "-clients", "2, 8", "-ops", "100", "-platforms", "douyin", "-raw", "tcp"}, io.Discard)
+	// The replay workload keeps its own log's defaults.
+	if o, err = parseFlags([]string{"-workload", "replay"}, io.Discard); err != nil || strings.Join(o.Platforms, ",") != "jd,douyin" || o.Orders != 128 {
+		t.Fatalf("replay defaults: %+v %v", o, err)
+	}
+	o, err = parseFlags([]string{"-sync", "always,interval", "-clients", "2, 8", "-ops", "100", "-platforms", "douyin", "-raw", "tcp", "-raw-batches", "none"}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(o.Syncs) != 2 || o.Clients[1] != 8 || o.Ops != 100 || o.plats[0].id != "douyin" || strings.Join(o.Raw, ",") != "tcp" {
+	if len(o.Syncs) != 2 || o.Clients[1] != 8 || o.Ops != 100 || o.plats[0].id != "douyin" || strings.Join(o.Raw, ",") != "tcp" || len(o.RawBatches) != 0 {
 		t.Fatalf("parsed: %+v", o)
 	}
 	for _, bad := range [][]string{
-		{"-sync", "never"}, {"-clients", "0"}, {"-clients", "x"}, {"-platforms", "taobao"}, {"-shops", "0"},
-		{"-duration", "0s"}, {"-ops", "-1"}, {"-setup", "magic"}, {"-orders", "0"}, {"-raw", "udp"}, {"stray"},
+		{"-sync", "never"}, {"-clients", "0"}, {"-clients", "x"}, {"-platforms", "taobao2"}, {"-shops", "0"},
+		{"-duration", "0s"}, {"-ops", "-1"}, {"-setup", "magic"}, {"-orders", "-1"}, {"-raw", "udp"}, {"stray"},
 		{"-workload", "soak"}, {"-events", "10"}, {"-workload", "replay", "-stores", "redis"},
+		{"-raw-batches", "1"}, {"-raw-batches", "2000"}, {"-shops", "10", "-clients", "4", "-raw-batches", "100"},
+		{"-target", "ftp://x"}, {"-target", "http://127.0.0.1:8080"}, // no token
+		{"-target", "http://127.0.0.1:8080", "-token", "t"}, // the HTTP sender is not wired: refused, not faked
 	} {
 		if _, err := parseFlags(bad, io.Discard); err == nil {
 			t.Errorf("%v: accepted", bad)
@@ -43,45 +51,56 @@ func TestFlags(t *testing.T) {
 }
 
 // TestSmallRun runs the whole command on a few shops with a few
-// operations per run, both setups and both sync modes, and checks the
-// report's shape: every run accepted payouts, the baseline published, the
-// comparison is there. It measures nothing.
+// operations per run, with every baseline (PostgreSQL included) and the
+// followers, and checks the report's shape: every mix run answered its
+// commands as the model expected, the baselines published, the
+// comparisons are there. It measures nothing.
 func TestSmallRun(t *testing.T) {
 	dir := t.TempDir()
-	for _, setup := range []string{"batch", "handler"} {
-		out := filepath.Join(dir, setup+".json")
-		var stdout bytes.Buffer
-		err := run(context.Background(), []string{"-shops", "4", "-orders", "3", "-clients", "1,3", "-ops", "12",
-			"-sync", "always,interval", "-setup", setup, "-setup-clients", "2", "-data", filepath.Join(dir, setup), "-json", out}, &stdout, io.Discard)
-		if err != nil {
-			t.Fatalf("%s: %v\n%s", setup, err, stdout.String())
+	out := filepath.Join(dir, "run.json")
+	var stdout bytes.Buffer
+	err := run(context.Background(), []string{"-shops", "10", "-orders", "4", "-clients", "1,3", "-ops", "120", "-rounds", "2",
+		"-raw-batches", "5", "-setup-clients", "2", "-data", filepath.Join(dir, "data"), "-json", out,
+		"-cpuprofile", filepath.Join(dir, "cpu.prof")}, &stdout, io.Discard)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stdout.String())
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep Report
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatal(err)
+	}
+	kinds := map[string]int{}
+	for _, r := range rep.Results {
+		kinds[r.Kind]++
+		if r.Failed != 0 || r.Unexpected != 0 || r.OK == 0 || r.Latency.P50MS <= 0 {
+			t.Errorf("%s %d clients: %+v", r.Kind, r.Clients, r)
 		}
-		b, err := os.ReadFile(out)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var rep Report
-		if err := json.Unmarshal(b, &rep); err != nil {
-			t.Fatal(err)
-		}
-		// 2 sync modes x 2 concurrencies x (ledger + 2 baselines)
-		if len(rep.Setups) != 2 || len(rep.Results) != 12 || len(rep.Comparisons) != 8 {
-			t.Fatalf("%s: %d setups, %d results, %d comparisons", setup, len(rep.Setups), len(rep.Results), len(rep.Comparisons))
-		}
-		for _, s := range rep.Setups {
-			if s.Shops.Events < 4*5 || len(s.LedgerMsgBytes) == 0 {
-				t.Errorf("%s: setup %+v", setup, s)
+		if r.Kind == kindMix || r.Kind == kindMixOneShop {
+			if r.Commands < 120 || r.Projection == nil || r.Delivery == nil || r.Delivery.Delivered < r.OK || len(r.ByCommand) < 2 {
+				t.Errorf("%s %d clients: commands %d, projection %+v, delivery %+v, by command %d", r.Kind, r.Clients, r.Commands, r.Projection, r.Delivery, len(r.ByCommand))
 			}
 		}
-		for _, r := range rep.Results {
-			if r.OK != 12 || r.Failed != 0 || r.Latency.Count != 12 || r.Latency.P50MS <= 0 {
-				t.Errorf("%s: %s %s %d clients: %+v", setup, r.Kind, r.Sync, r.Clients, r)
-			}
-		}
-		for _, want := range []string{"ledger/s", "raw/s", "tcp/s", "runtime.NumCPU", "shared machine"} {
-			if !strings.Contains(stdout.String(), want) {
-				t.Errorf("%s: output lacks %q", setup, want)
-			}
+	}
+	want := map[string]int{kindMix: 2, kindMixOneShop: 2, kindRawInproc: 2, kindRawBatch: 1, kindPG: 2, kindPGOneShop: 2}
+	if fmt.Sprint(kinds) != fmt.Sprint(want) {
+		t.Fatalf("results %v, want %v", kinds, want)
+	}
+	// ledger vs raw at 2 concurrencies, vs the batch, vs PostgreSQL at 2 x 2
+	if len(rep.Comparisons) != 7 {
+		t.Errorf("%d comparisons: %+v", len(rep.Comparisons), rep.Comparisons)
+	}
+	s := rep.Setups[0]
+	if !strings.Contains(s.CPUProfileTop, "flat%") || s.PostgresSettings["fsync"] == "" {
+		t.Errorf("setup: profile top %q, postgres %v", s.CPUProfileTop, s.PostgresSettings)
+	}
+	for _, want := range []string{"cmds/s", "raw/s", "raw.atomic_batch of 5", "postgres.initiate_payout_one_shop", "projections lag",
+		"consumer delivery", "InitiatePayout", "runtime.NumCPU", "shared machine", "flat%"} {
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("output lacks %q", want)
 		}
 	}
 }
@@ -117,10 +136,10 @@ func TestReplayRun(t *testing.T) {
 			t.Errorf("%s: %+v", r.Kind, r)
 		}
 	}
-	if got := strings.Join(kinds, ","); got != "replay.read_all,replay.read_decode,replay.memory,replay.embedded,replay.read_all_after" {
+	if got := strings.Join(kinds, ","); got != "replay.ordered,replay.read_all,replay.read_decode,replay.memory,replay.embedded,replay.read_all_after,replay.ordered_after" {
 		t.Fatalf("kinds: %s", got)
 	}
-	if len(rep.Comparisons) != 3 {
+	if len(rep.Comparisons) != 8 { // 5 against the ordered read, 3 against ReadAll
 		t.Fatalf("%d comparisons", len(rep.Comparisons))
 	}
 	for _, typ := range []string{"PayoutInitiated", "PayoutProcessing", "PayoutSucceeded", "PayoutFailed", "OrderRegistered"} {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
 
 	"github.com/payoutledger/ledger/domain"
 )
@@ -38,6 +40,8 @@ const (
 	// kindRawTCP: the store's own server, over its loopback TCP listener
 	// (the store's in-process connection is not exported).
 	kindRawTCP = "raw.publish_tcp"
+	// kindRawBatch: atomic batches, one publisher, to the twin server.
+	kindRawBatch = "raw.atomic_batch"
 )
 
 // rawBaseline publishes plain JetStream messages of the ledger events'
@@ -227,4 +231,106 @@ func (r *rawBaseline) slice(ctx context.Context, clients int, b bound, maxSample
 		}
 	})
 	return slice{tallies: tallies, recs: recs, elapsed: elapsed, cpu: cpu}, nil
+}
+
+// Headers of JetStream's atomic batch publish (nats-server 2.12+), as the
+// store sends them (adapters/jetstream/append.go): every message carries
+// the batch's ID and its sequence in it, the last one the commit; the
+// last is a request whose reply acknowledges the whole batch.
+const (
+	hdrBatchID     = "Nats-Batch-Id"
+	hdrBatchSeq    = "Nats-Batch-Sequence"
+	hdrBatchCommit = "Nats-Batch-Commit"
+)
+
+// batchAck is the server's reply to a batch's commit.
+type batchAck struct {
+	Error *struct {
+		Code        int    `json:"code"`
+		ErrCode     int    `json:"err_code"`
+		Description string `json:"description"`
+	} `json:"error,omitempty"`
+	Seq   uint64 `json:"seq"`
+	Batch string `json:"batch"`
+	Count int    `json:"count"`
+}
+
+// batchSlice publishes atomic batches of size messages, one batch at a
+// time from one publisher, until b: the messages of a batch go to size
+// different subjects (shops), each with its expected last sequence when
+// r.expect, as a group commit of size commands on size shops would. OK
+// counts messages; the latency is per batch, from its first publish to
+// its acknowledgement.
+func (r *rawBaseline) batchSlice(ctx context.Context, size int, b bound, maxSamples int) (slice, error) {
+	if r.templates == nil {
+		return slice{}, fmt.Errorf("%s: no ledger message to copy yet", r.kind)
+	}
+	if size < 2 || size > len(r.subjects) {
+		return slice{}, fmt.Errorf("atomic batches of %d messages: from 2 to the %d subjects", size, len(r.subjects))
+	}
+	g, stop := startGate(ctx, b)
+	defer stop()
+	r.slices++
+	t, rec := newTally(), newRecorder(maxSamples, r.seed+r.slices<<32)
+	next := 0
+	ks := make([]int, size)
+	elapsed, cpu := runClients(1, func(int) {
+		for g.next() {
+			id := nuid.Next()
+			start := time.Now()
+			var reply *nats.Msg
+			var err error
+			for j := range size {
+				k := (next + j) % len(r.subjects)
+				ks[j] = k
+				tp := r.templates[r.platform[k]]
+				m := &nats.Msg{Subject: r.subjects[k], Header: make(nats.Header, len(tp.header)+5), Data: tp.body}
+				for hk, hv := range tp.header {
+					m.Header[hk] = hv
+				}
+				if r.expect {
+					m.Header.Set(hdrExpectedLastSubjSeq, strconv.FormatUint(r.lastSeq[k], 10))
+					m.Header.Set(hdrExpectedLastSubjSeqSubj, r.filters[k])
+				}
+				m.Header.Set(hdrBatchID, id)
+				m.Header.Set(hdrBatchSeq, strconv.Itoa(j+1))
+				if j < size-1 {
+					if err = r.nc.PublishMsg(m); err != nil {
+						break
+					}
+					continue
+				}
+				m.Header.Set(hdrBatchCommit, "1")
+				reply, err = r.nc.RequestMsgWithContext(ctx, m)
+			}
+			d := time.Since(start)
+			var ack batchAck
+			if err == nil {
+				err = json.Unmarshal(reply.Data, &ack)
+			}
+			if err == nil && ack.Error != nil {
+				err = fmt.Errorf("batch refused: %d %s", ack.Error.ErrCode, ack.Error.Description)
+			}
+			if err == nil && (ack.Batch != id || ack.Count != size) {
+				err = fmt.Errorf("batch %s of %d: unexpected ack (batch %q, count %d)", id, size, ack.Batch, ack.Count)
+			}
+			if err != nil {
+				t.errs[errorClass(err)]++
+				for _, k := range ks {
+					r.resync(ctx, k)
+				}
+				continue
+			}
+			// A batch is stored contiguously: message j has the last
+			// sequence less the messages after it.
+			for j, k := range ks {
+				r.lastSeq[k] = ack.Seq - uint64(size-1-j)
+			}
+			next = (next + size) % len(r.subjects)
+			t.ok += int64(size)
+			t.events += int64(size)
+			rec.add(d)
+		}
+	})
+	return slice{tallies: []*tally{t}, recs: []*recorder{rec}, elapsed: elapsed, cpu: cpu}, nil
 }

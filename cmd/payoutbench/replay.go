@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	natsjs "github.com/nats-io/nats.go/jetstream"
 	"github.com/shopspring/decimal"
 
 	"github.com/payoutledger/ledger/adapters/jetstream"
@@ -29,20 +31,33 @@ import (
 // atomic batches), then read it back and replay it, each measured on its
 // own, in this order:
 //
-//	replay.read_all        ReadAll pages over the whole log (the baseline)
+//	replay.ordered         a raw JetStream ordered consumer over the whole
+//	                       stream (nats.go OrderedConsumer, in process, on a
+//	                       twin server over the store's data directory while
+//	                       the store is closed): the baseline of issues 6 and 8
+//	replay.read_all        ReadAll pages over the whole log
 //	replay.read_decode     the same, and handler.Decode of every event
 //	replay.memory          every projection rebuilt into a MemoryStore
 //	replay.embedded        ... into a fresh embedded store (fsync on)
 //	replay.postgres        ... into a throwaway PostgreSQL cluster
-//	replay.read_all_after  ReadAll again, last: drift of the machine
+//	replay.read_all_after  ReadAll again: drift of the machine
+//	replay.ordered_after   the ordered consumer again, last
 //
-// The ratios are to the mean of the two ReadAll runs.
+// Each phase is compared with the mean of the two ordered-consumer reads
+// and with the mean of the two ReadAll runs.
 const (
+	kindOrdered      = "replay.ordered"
+	kindOrderedAfter = "replay.ordered_after"
 	kindReadAll      = "replay.read_all"
 	kindReadAllAfter = "replay.read_all_after"
 	kindReadDecode   = "replay.read_decode"
 	kindReplayPrefix = "replay."
 )
+
+// orderedPull is how many messages the raw ordered consumer keeps in
+// flight (PullMaxMessages): measured here, 1,000 to 10,000 read alike
+// (within the machine's noise); more only costs memory.
+const orderedPull = 5000
 
 // replayPage is the ReadAll page size of every phase, as payoutctl replay
 // uses (projections.Config.PageSize).
@@ -90,11 +105,18 @@ func runReplay(ctx context.Context, o options, rep *Report, stdout, stderr io.Wr
 	if o.Data == "" {
 		setup.DataDir += " (temporary, removed at exit)"
 	}
-	es, err := jetstream.Open(ctx, jetstream.Config{DataDir: dir, Sync: jetstream.Sync(sync)})
-	if err != nil {
-		return fmt.Errorf("open the embedded store in %s: %w", dir, err)
+	open := func() (*jetstream.Store, error) {
+		es, err := jetstream.Open(ctx, jetstream.Config{DataDir: dir, Sync: jetstream.Sync(sync)})
+		if err != nil {
+			return nil, fmt.Errorf("open the embedded store in %s: %w", dir, err)
+		}
+		return es, nil
 	}
-	defer es.Close()
+	es, err := open()
+	if err != nil {
+		return err
+	}
+	defer func() { es.Close() }()
 
 	// Shops: -shops, fewer for a small log (a shop's setup, about -orders
 	// events, at most a quarter of its share), more for a big one (a
@@ -172,6 +194,32 @@ func runReplay(ctx context.Context, o options, rep *Report, stdout, stderr io.Wr
 		results = append(results, r)
 		return nil
 	}
+	// The raw ordered consumer reads the store's directory through a twin
+	// server while the store is closed (the store does not export its
+	// in-process connection): the same files, the same server options,
+	// an in-process connection like the store's. Opening and closing are
+	// not measured.
+	ordered := func(kind string) error {
+		if err := es.Close(); err != nil {
+			return err
+		}
+		srv, nc, err := startTwin(dir, jetstream.Sync(sync))
+		if err != nil {
+			return err
+		}
+		err = measure(kind, func() (int64, error) { return readOrdered(ctx, nc, head) })
+		nc.Close()
+		srv.Shutdown()
+		srv.WaitForShutdown()
+		if err != nil {
+			return err
+		}
+		es, err = open()
+		return err
+	}
+	if err := ordered(kindOrdered); err != nil {
+		return err
+	}
 	if err := measure(kindReadAll, func() (int64, error) { return readLog(ctx, es, false) }); err != nil {
 		return err
 	}
@@ -186,19 +234,31 @@ func runReplay(ctx context.Context, o options, rep *Report, stdout, stderr io.Wr
 	if err := measure(kindReadAllAfter, func() (int64, error) { return readLog(ctx, es, false) }); err != nil {
 		return err
 	}
+	if err := ordered(kindOrderedAfter); err != nil {
+		return err
+	}
 	if o.CPUProfile != "" {
 		pprof.StopCPUProfile()
 	}
-	base := (results[0].EventsPerSec + results[len(results)-1].EventsPerSec) / 2
+	rate := map[string]float64{}
+	for _, r := range results {
+		rate[r.Kind] = r.EventsPerSec
+	}
+	base := (rate[kindOrdered] + rate[kindOrderedAfter]) / 2
+	baseReadAll := (rate[kindReadAll] + rate[kindReadAllAfter]) / 2
 	for _, r := range results {
 		rep.Results = append(rep.Results, r)
-		if r.Kind != kindReadAll && r.Kind != kindReadAllAfter {
-			rep.Comparisons = append(rep.Comparisons, Comparison{Sync: sync, Clients: 1, Ledger: r.Kind, Baseline: kindReadAll + " (mean of before and after)",
+		if r.Kind != kindOrdered && r.Kind != kindOrderedAfter {
+			rep.Comparisons = append(rep.Comparisons, Comparison{Sync: sync, Clients: 1, Ledger: r.Kind, Baseline: kindOrdered + " (mean of before and after)",
 				LedgerPS: r.EventsPerSec, BasePS: base, Ratio: r.EventsPerSec / base})
+		}
+		if r.Kind != kindReadAll && r.Kind != kindReadAllAfter && r.Kind != kindOrdered && r.Kind != kindOrderedAfter {
+			rep.Comparisons = append(rep.Comparisons, Comparison{Sync: sync, Clients: 1, Ledger: r.Kind, Baseline: kindReadAll + " (mean of before and after)",
+				LedgerPS: r.EventsPerSec, BasePS: baseReadAll, Ratio: r.EventsPerSec / baseReadAll})
 		}
 	}
 	rep.Replay = &setup
-	p.replayTable(results, base, setup, time.Since(began))
+	p.replayTable(results, base, baseReadAll, setup, time.Since(began))
 	return nil
 }
 
@@ -228,6 +288,48 @@ func readLog(ctx context.Context, es eventstore.Store, decode bool) (int64, erro
 		n += int64(len(recs))
 		from = recs[len(recs)-1].Position + 1
 	}
+}
+
+// readOrdered reads the whole LEDGER stream with a raw nats.go ordered
+// consumer (no ledger decoding: the message, its metadata for the order
+// check, and its headers and body as delivered) and returns the messages
+// read.
+func readOrdered(ctx context.Context, nc *nats.Conn, head uint64) (int64, error) {
+	js, err := natsjs.New(nc)
+	if err != nil {
+		return 0, err
+	}
+	st, err := js.Stream(ctx, jetstream.DefaultStreamName)
+	if err != nil {
+		return 0, err
+	}
+	cons, err := st.OrderedConsumer(ctx, natsjs.OrderedConsumerConfig{FilterSubjects: []string{jetstream.DefaultSubjectPrefix + ".>"}})
+	if err != nil {
+		return 0, err
+	}
+	it, err := cons.Messages(natsjs.PullMaxMessages(orderedPull))
+	if err != nil {
+		return 0, err
+	}
+	defer it.Stop()
+	var n int64
+	var prev uint64
+	for uint64(n) < head {
+		m, err := it.Next(natsjs.NextContext(ctx))
+		if err != nil {
+			return n, err
+		}
+		md, err := m.Metadata()
+		if err != nil {
+			return n, err
+		}
+		if md.Sequence.Stream <= prev || len(m.Headers()) == 0 || len(m.Data()) == 0 {
+			return n, fmt.Errorf("ordered consumer: sequence %d after %d, %d headers, %d bytes", md.Sequence.Stream, prev, len(m.Headers()), len(m.Data()))
+		}
+		prev = md.Sequence.Stream
+		n++
+	}
+	return n, nil
 }
 
 // replayInto rebuilds every projection from position 0 into a fresh store
@@ -475,16 +577,17 @@ func (p *printer) replayLog(s ReplaySetup) {
 	}
 }
 
-func (p *printer) replayTable(results []Result, base float64, s ReplaySetup, total time.Duration) {
+func (p *printer) replayTable(results []Result, base, baseReadAll float64, s ReplaySetup, total time.Duration) {
 	fmt.Fprintln(p.w)
-	h := fmt.Sprintf("%-22s %10s %9s %10s %7s %9s %6s", "phase", "events", "seconds", "events/s", "ratio", "CPU us/ev", "load")
+	h := fmt.Sprintf("%-22s %10s %9s %10s %7s %8s %9s %6s", "phase", "events", "seconds", "events/s", "ratio", "/ReadAll", "CPU us/ev", "load")
 	fmt.Fprintln(p.w, h)
 	fmt.Fprintln(p.w, strings.Repeat("-", len(h)))
 	for _, r := range results {
-		fmt.Fprintf(p.w, "%-22s %10d %9.2f %10s %7.3f %9.1f %6.2f\n", r.Kind, r.Events, r.Seconds, thousands(r.EventsPerSec),
-			r.EventsPerSec/base, r.CPUPerOKMicros, r.Load1)
+		fmt.Fprintf(p.w, "%-22s %10d %9.2f %10s %7.3f %8.3f %9.1f %6.2f\n", r.Kind, r.Events, r.Seconds, thousands(r.EventsPerSec),
+			r.EventsPerSec/base, r.EventsPerSec/baseReadAll, r.CPUPerOKMicros, r.Load1)
 	}
-	fmt.Fprintf(p.w, "ratio: events/s over the mean of the two ReadAll runs (%s events/s); pages of %d events;\n", thousands(base), replayPage)
+	fmt.Fprintf(p.w, "ratio: events/s over the mean of the two raw ordered-consumer reads (%s events/s, PullMaxMessages %d);\n", thousands(base), orderedPull)
+	fmt.Fprintf(p.w, "/ReadAll: over the mean of the two ReadAll runs (%s events/s); pages of %d events;\n", thousands(baseReadAll), replayPage)
 	fmt.Fprintln(p.w, "replay rows: every projection (projections.All) from position 0 into a fresh store, as payoutctl replay does, opening included")
 	if strings.HasPrefix(s.Postgres, "did not run") {
 		fmt.Fprintf(p.w, "replay.postgres: NOT RUN: %s\n", strings.TrimPrefix(s.Postgres, "did not run: "))

@@ -78,7 +78,7 @@ func newPrinter(w io.Writer) *printer { return &printer{w: w} }
 
 func (p *printer) header(r *Report) {
 	m := r.Machine
-	fmt.Fprintf(p.w, "payoutbench %s: InitiatePayout through handler.Handle against raw JetStream publishes, in one run, same disk and sync mode\n", r.Date)
+	fmt.Fprintf(p.w, "payoutbench %s: a command mix through handler.Handle against raw JetStream publishes and batches and a naive PostgreSQL payout, in one run, same disk\n", r.Date)
 	fmt.Fprintf(p.w, "machine: runtime.NumCPU %d, GOMAXPROCS %d, %s %s/%s", m.NumCPU, m.GOMAXPROCS, m.GoVersion, m.OS, m.Arch)
 	if m.CPUModel != "" {
 		fmt.Fprintf(p.w, ", %s", m.CPUModel)
@@ -93,13 +93,24 @@ func (p *printer) header(r *Report) {
 	fmt.Fprintln(p.w, "NOTE: a shared machine: other jobs move these figures from run to run (each run records the load average")
 	fmt.Fprintln(p.w, "      before it); compare ledger and raw within one run, and re-run before relying on a number.")
 	o := r.Options
-	fmt.Fprintf(p.w, "workload: %d shops (%s, round robin), %d orders each; InitiatePayout by the main account on a random shop's\n", o.Shops, strings.Join(o.Platforms, ", "), o.Orders)
-	fmt.Fprintln(p.w, "          least recently paid order, 1.00-9.99 CNY, one idempotency key each; payout types rotate per order")
+	fmt.Fprintf(p.w, "workload: %d shops (%s, round robin), %d orders each at setup; each client picks a random shop, then:\n", o.Shops, strings.Join(o.Platforms, ", "), o.Orders)
+	fmt.Fprintln(p.w, "          40% the next lifecycle step of its oldest open payout (succeeded, processing, buyer confirmation, card paid or")
+	fmt.Fprintln(p.w, "          cancelled; card expiries and closes by a timers' handler with the clock 8 days ahead), 9% a probe refused by")
+	fmt.Fprintln(p.w, "          construction (each with the code it must carry), else a payout or collection card of 1.00-9.99 CNY the model")
+	fmt.Fprintln(p.w, "          expects accepted (a RegisterOrder when no order is ready); any other outcome fails the run (mix.go)")
+	if o.Follow {
+		fmt.Fprintln(p.w, "followers: a projections.Runtime (projections.All, memory store) and a JetStream ordered consumer on ledger.> over the")
+		fmt.Fprintln(p.w, "          store's client port follow the log during the ledger's runs, in this process")
+	}
+	fmt.Fprintln(p.w, "not here: replay (make bench-replay); payoutd over HTTP (-target, not wired)")
 	size := o.Duration.String()
 	if o.Ops > 0 {
 		size = fmt.Sprintf("%d operations", o.Ops)
 	}
 	fmt.Fprintf(p.w, "runs: %s per run and clients value %v, in %d slices alternating ledger and raw (ABBA); seed %d\n", size, o.Clients, o.Rounds, o.Seed)
+	if len(o.RawBatches) > 0 {
+		fmt.Fprintf(p.w, "raw batches: atomic batches of %v messages (copies of ledger events, each to another shop's subject), one publisher\n", o.RawBatches)
+	}
 	if len(o.Raw) > 0 {
 		how := "the ledger event's headers and body (same size)"
 		if !o.RawHeaders {
@@ -138,6 +149,9 @@ func (p *printer) setup(o options, s Setup) {
 	}
 	fmt.Fprintf(p.w, "  disk: 1 KiB write + fsync in the data dir: p50 %.2f ms, p99 %.2f ms (%d probes)\n", s.FsyncBefore.P50MS, s.FsyncBefore.P99MS, s.FsyncBefore.Count)
 	fmt.Fprintf(p.w, "  heap after setup %.0f MB (%.1f KB per shop)\n", float64(s.HeapBytes)/(1<<20), float64(s.HeapBytes)/1024/float64(max(st.Shops, 1)))
+	if s.Postgres != "" {
+		fmt.Fprintf(p.w, "  postgres: %s\n", s.Postgres)
+	}
 }
 
 func syncMeaning(s string) string {
@@ -159,7 +173,7 @@ func baselineLabel(kind string) string {
 // others' throughput and ratio.
 func (p *printer) tableHeader(raws []string) {
 	fmt.Fprintln(p.w)
-	h := fmt.Sprintf("%-8s %7s | %9s %9s %7s %7s %7s %8s", "sync", "clients", "ledger/s", "events/s", "p50 ms", "p99 ms", "p99.9", "rejected")
+	h := fmt.Sprintf("%-8s %-9s %7s | %9s %9s %9s %7s %7s %7s %8s", "sync", "shops", "clients", "cmds/s", "ledger/s", "events/s", "p50 ms", "p99 ms", "p99.9", "rejected")
 	for i, r := range raws {
 		if i == 0 {
 			h += fmt.Sprintf(" | %9s %7s %7s %7s %6s", baselineLabel(r), "p50 ms", "p99 ms", "p99.9", "ratio")
@@ -172,8 +186,12 @@ func (p *printer) tableHeader(raws []string) {
 }
 
 func (p *printer) row(l Result, baselines []Result) {
-	line := fmt.Sprintf("%-8s %7d | %9s %9s %7.2f %7.2f %7.2f %8d", l.Sync, l.Clients, thousands(l.OKPerSec), thousands(l.EventsPerSec),
-		l.Latency.P50MS, l.Latency.P99MS, l.Latency.P999MS, l.Rejected)
+	shops := "all"
+	if l.Kind == kindMixOneShop {
+		shops = "one"
+	}
+	line := fmt.Sprintf("%-8s %-9s %7d | %9s %9s %9s %7.2f %7.2f %7.2f %8d", l.Sync, shops, l.Clients, thousands(l.CommandsPerSec), thousands(l.OKPerSec),
+		thousands(l.EventsPerSec), l.Latency.P50MS, l.Latency.P99MS, l.Latency.P999MS, l.Rejected)
 	for i, r := range baselines {
 		ratio := "-"
 		if r.OKPerSec > 0 {
@@ -191,11 +209,15 @@ func (p *printer) row(l Result, baselines []Result) {
 // details lists, under the table, what the columns cannot show:
 // rejections by code, errors, the platform mix, skipped shops.
 func (p *printer) details(results []Result, s Setup) {
-	fmt.Fprintln(p.w, "ledger/s: accepted InitiatePayout per second; events/s: events appended (a duplicate warning adds one);")
+	fmt.Fprintln(p.w, "cmds/s: commands answered per second (accepted, refused); ledger/s: accepted commands per second; p50..p99.9: of accepted commands;")
+	fmt.Fprintln(p.w, "events/s: events appended per second; shops: the mix over every shop, or every client on one JD shop;")
 	fmt.Fprintln(p.w, "raw/s: publishes in process to a twin server; tcp/s: to the store's server over loopback TCP; ratio: ledger/s over each")
 	for _, plat := range slices.Sorted(maps.Keys(s.LedgerMsgBytes)) {
 		fmt.Fprintf(p.w, "one stored %s PayoutInitiated: %d bytes (%d-byte JSON body, the rest headers); raw messages copy it\n",
 			plat, s.LedgerMsgBytes[plat], s.LedgerBodyBytes[plat])
+	}
+	if s.CPUProfileTop != "" {
+		fmt.Fprintf(p.w, "CPU profile of the ledger's slices (%s), go tool pprof -top, 15 functions:\n%s\n", s.CPUProfile, s.CPUProfileTop)
 	}
 	sync := s.Sync
 	fmt.Fprintf(p.w, "disk after the sweep: 1 KiB write + fsync p50 %.2f ms, p99 %.2f ms (before: %.2f, %.2f)\n",
@@ -266,4 +288,71 @@ func thousands(x float64) string {
 		b.WriteRune(c)
 	}
 	return b.String()
+}
+
+// mixDetails: a mix run per command type, its refusals by code, the
+// followers' figures.
+func (p *printer) mixDetails(r Result) {
+	fmt.Fprintf(p.w, "\n%s, %s, %d clients over %d shop(s): %s commands/s, %s accepted/s, %s events/s; all commands p50 %.2f p99 %.2f p99.9 %.2f ms\n",
+		r.Kind, r.Sync, r.Clients, r.Shops, thousands(r.CommandsPerSec), thousands(r.OKPerSec), thousands(r.EventsPerSec),
+		r.LatencyAll.P50MS, r.LatencyAll.P99MS, r.LatencyAll.P999MS)
+	fmt.Fprintf(p.w, "  %-22s %8s %9s %10s %9s %8s %8s %8s  %s\n", "command", "count", "cmds/s", "accepted/s", "events/s", "p50 ms", "p99 ms", "p99.9", "refused by code")
+	for _, name := range commandNames(r) {
+		c := r.ByCommand[name]
+		fmt.Fprintf(p.w, "  %-22s %8d %9s %10s %9s %8.2f %8.2f %8.2f  %s\n", name, c.Commands, thousands(c.CommandsPerSec), thousands(c.AcceptedPerSec),
+			thousands(c.EventsPerSec), c.Latency.P50MS, c.Latency.P99MS, c.Latency.P999MS, counts(c.Rejections))
+	}
+	if r.Unexpected > 0 {
+		fmt.Fprintf(p.w, "  UNEXPECTED: %d outcomes, e.g.\n    %s\n", r.Unexpected, joinLines(r.UnexpectedExamples))
+	}
+	if g := r.GroupCommit; g != nil {
+		fmt.Fprintf(p.w, "  group commit: %d appends for %d commands (%.1f per append), %d conflicts; appends by commands in them: %s\n",
+			g.Batches, g.Commands, g.MeanCommands, g.Conflicts, counts(g.BySize))
+	}
+	if l := r.Projection; l != nil {
+		fmt.Fprintf(p.w, "  projections lag (%d samples): %d / %d events (p50 / p99, max %d), %.1f / %.1f ms (max %.1f); drained %d events in %.1f ms after the load (max %.1f)\n",
+			l.Samples, l.PositionsP50, l.PositionsP99, l.PositionsMax, l.TimeP50MS, l.TimeP99MS, l.TimeMaxMS, l.DrainPositions, l.DrainMS, l.DrainMaxMS)
+	}
+	if d := r.Delivery; d != nil {
+		fmt.Fprintf(p.w, "  consumer delivery (%d events): from Recorded-At p50 %.2f p99 %.2f ms; from the ack p50 %.2f p99 %.2f ms (%d of %d before the ack)\n",
+			d.Delivered, d.FromRecorded.P50MS, d.FromRecorded.P99MS, d.FromAck.P50MS, d.FromAck.P99MS, d.BeforeAck, d.Joined)
+	}
+}
+
+// baselines: the raw batches and PostgreSQL, each against the ledger.
+func (p *printer) baselines(others, mixes []Result) {
+	if len(others) == 0 {
+		return
+	}
+	fmt.Fprintf(p.w, "\n%-36s %7s | %9s %8s %8s %8s | %-20s %9s %6s\n", "baseline", "clients", "ok/s", "p50 ms", "p99 ms", "p99.9", "ledger", "ledger/s", "ratio")
+	for _, b := range others {
+		name := b.Kind
+		if b.BatchMessages > 0 {
+			name = fmt.Sprintf("%s of %d (latency per batch)", b.Kind, b.BatchMessages)
+		}
+		lk, lc := kindMix, b.Clients
+		switch b.Kind {
+		case kindPGOneShop:
+			lk = kindMixOneShop
+		case kindRawBatch:
+			if t := topMix(mixes, kindMix); t != nil {
+				lc = t.Clients
+			}
+		}
+		ledger, ratio := "-", "-"
+		for _, l := range mixes {
+			if l.Kind == lk && l.Clients == lc && b.OKPerSec > 0 {
+				ledger, ratio = thousands(l.OKPerSec), fmt.Sprintf("%.2f", l.OKPerSec/b.OKPerSec)
+			}
+		}
+		fmt.Fprintf(p.w, "%-36s %7d | %9s %8.2f %8.2f %8.2f | %-20s %9s %6s\n", name, b.Clients, thousands(b.OKPerSec),
+			b.Latency.P50MS, b.Latency.P99MS, b.Latency.P999MS, fmt.Sprintf("%s@%d", strings.TrimPrefix(lk, "ledger."), lc), ledger, ratio)
+	}
+	for _, b := range others {
+		if b.Postgres != nil && b.Postgres["fsync"] != "on" {
+			fmt.Fprintf(p.w, "WARNING: PostgreSQL ran with fsync=%s (projections/pgtest's setting): its commits are not fsynced, the ledger's are in sync always;\n", b.Postgres["fsync"])
+			fmt.Fprintln(p.w, "         the PostgreSQL rows are NOT at the same durability")
+			break
+		}
+	}
 }

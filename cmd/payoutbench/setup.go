@@ -35,7 +35,7 @@ func (w *workload) setupViaHandler(ctx context.Context, h *handler.Handler, clie
 	start := time.Now()
 	var cmds, events atomic.Int64
 	err := w.eachShop(ctx, clients, func(ctx context.Context, s *shop) error {
-		for i, stp := range s.plat.setup(s.ref, st.Orders, now) {
+		for i, stp := range shopSetup(s, st.Orders, now) {
 			res, err := h.Handle(ctx, stp.cmd, handler.Meta{Actor: stp.actor, IdempotencyKey: setupKey(s, i)})
 			if err != nil {
 				return fmt.Errorf("setup %s %s: %w", s.ref.Stream(), stp.cmd.CommandName(), err)
@@ -123,7 +123,7 @@ func decideSetup(s *shop, orders int, now time.Time) ([]eventstore.EventData, in
 	state := domain.NewShop(s.ref.ShopRef)
 	stream := s.ref.Stream()
 	var out []eventstore.EventData
-	steps := s.plat.setup(s.ref, orders, now)
+	steps := shopSetup(s, orders, now)
 	for i, stp := range steps {
 		req := domain.Request{Now: now, Actor: stp.actor, IdempotencyKey: setupKey(s, i), CommandDigest: handler.Digest(stp.cmd)}
 		payloads, err := domain.Decide(state, stp.cmd, req)
@@ -141,6 +141,12 @@ func decideSetup(s *shop, orders int, now time.Time) ([]eventstore.EventData, in
 		out = append(out, data...)
 	}
 	return out, len(steps), nil
+}
+
+// shopSetup is every setup command of a shop: its platform's, then the
+// mix's own (staff quotas, the probe order).
+func shopSetup(s *shop, orders int, now time.Time) []step {
+	return append(s.plat.setup(s.ref, orders, now), s.plat.extra(s.ref, now)...)
 }
 
 func setupKey(s *shop, i int) string { return fmt.Sprintf("setup-%s-%d", s.ref.ShopID, i) }

@@ -3,11 +3,9 @@ package main
 import (
 	"fmt"
 	"maps"
-	"math/rand/v2"
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -18,6 +16,13 @@ import (
 var (
 	operator = domain.Actor{ID: "platform-ops", Role: domain.RoleOperator}
 	admin    = domain.Actor{ID: "admin", Role: domain.RoleMain}
+	timer    = domain.Actor{ID: "timer", Role: domain.RoleSystem}
+	// Sub-accounts of the mix: staffQuota pays normal payouts on Douyin
+	// (per-payout 50 CNY, a day far away) and is refused above 50;
+	// staffDaily has a 20 CNY day on JD that the mix spends once a day
+	// (the fill), then is refused for quota exhausted.
+	staffQuota = domain.Actor{ID: "cs-a", Role: domain.RoleSub}
+	staffDaily = domain.Actor{ID: "cs-q", Role: domain.RoleSub}
 )
 
 // payoutTypes rotate per order so that an order's first five payouts are
@@ -37,28 +42,105 @@ type step struct {
 	cmd   domain.Command
 }
 
-// platform is how the benchmark sets up and pays out on one platform: the
-// shop's setup commands (generous limits, big balances) and the per-order
-// rules the generator respects so that payouts are accepted, as a
-// merchant's tool would (RULES.md, domain/profiles.go).
+// probeOrderID is the order the mix's probes (refused by construction)
+// use on Douyin, PDD and 1688: it never takes a payout, so its per-order
+// counts, rates and caps never decide first.
+const probeOrderID = "OX"
+
+// platform is how the benchmark sets up and pays out on one platform.
 type platform struct {
 	id domain.PlatformID
 	// setup returns the commands that make a shop ready to pay out, then
-	// the orders' registrations.
+	// the orders' registrations (the replay workload's log uses it too).
 	setup func(ref domain.Ref, orders int, now time.Time) []step
+	// order registers order i (setup and the mix's RegisterOrder).
+	order func(ref domain.Ref, i int, now time.Time) domain.RegisterOrder
+	// extra: the mix's own setup after setup (staff quotas, a small
+	// reserve account, the probe order).
+	extra func(ref domain.Ref, now time.Time) []step
 	// perOrderMax: payouts an order can ever take (0: unlimited).
 	perOrderMax int
 	// perOrderEvery: the least time between two payouts on one order
-	// (0: none). A margin is added for the clock reading the handler
-	// takes after the generator's.
+	// (0: none).
 	perOrderEvery time.Duration
+
+	// The mix: payouts (collections) it sends per order before it
+	// registers a new one, and the shop's daily ceilings it keeps count
+	// of (0: none) with their rule codes.
+	mixUses         int
+	dailyCents      int64
+	dailyCount      int64
+	dailyAmountCode string
+	dailyCountCode  string
+	collection      bool // Taobao: collection cards, not payouts
 }
+
+// Daily limits the mix's shops are set up with (RULES.md ceilings, or the
+// merchant's own below them).
+const (
+	douyinDailyCents  = 15_000_00 // dy.shop.daily_amount ceiling
+	pddDailyCents     = 5_000_00  // pdd.shop.daily_amount default
+	alibabaDailyCents = 2_000_00  // the merchant's limit (ceiling 5,000): a 1,000 CNY payout exceeds it once 1,000 are used
+	alibabaDailyCount = 1000      // 1688.shop.daily_count ceiling
+)
+
+func jdOrder(ref domain.Ref, i int, now time.Time) domain.RegisterOrder {
+	placed := now.Add(-time.Hour)
+	return domain.RegisterOrder{Ref: ref, OrderID: orderID(i), Buyer: "buyer-" + orderID(i),
+		CashPaid: decimal.NewFromInt(500), Status: domain.OrderPaid, PlacedAt: placed, PaidAt: &placed}
+}
+
+func douyinOrder(ref domain.Ref, i int, now time.Time) domain.RegisterOrder {
+	placed := now.Add(-48 * time.Hour)
+	return domain.RegisterOrder{Ref: ref, OrderID: orderID(i), Buyer: "buyer-" + orderID(i),
+		CashPaid: decimal.NewFromInt(500), Status: domain.OrderShipped, PaymentMode: "online", PaymentKind: "normal",
+		Channel: "douyin", PlacedAt: placed, PaidAt: &placed}
+}
+
+func alibabaOrder(ref domain.Ref, i int, now time.Time) domain.RegisterOrder {
+	placed := now.Add(-24 * time.Hour)
+	return domain.RegisterOrder{Ref: ref, OrderID: orderID(i), Buyer: "buyer-" + orderID(i),
+		CashPaid: decimal.NewFromInt(500), Status: domain.OrderPaid, PaymentKind: "normal", PlacedAt: placed, PaidAt: &placed}
+}
+
+func pddOrder(ref domain.Ref, i int, now time.Time) domain.RegisterOrder {
+	placed := now.Add(-24 * time.Hour)
+	return domain.RegisterOrder{Ref: ref, OrderID: orderID(i), Buyer: "buyer-" + orderID(i),
+		CashPaid: decimal.NewFromInt(500), Status: domain.OrderShipped, PaymentMode: "online",
+		PlacedAt: placed, PaidAt: &placed, GroupFormedAt: &placed}
+}
+
+func taobaoOrder(ref domain.Ref, i int, now time.Time) domain.RegisterOrder {
+	placed := now.Add(-24 * time.Hour)
+	return domain.RegisterOrder{Ref: ref, OrderID: orderID(i), Buyer: "buyer-" + orderID(i),
+		CashPaid: decimal.NewFromInt(500), Status: domain.OrderPaid, PlacedAt: placed, PaidAt: &placed}
+}
+
+// withOrders appends the registration of orders 0..n-1.
+func withOrders(steps []step, ref domain.Ref, n int, now time.Time, order func(domain.Ref, int, time.Time) domain.RegisterOrder) []step {
+	for i := range n {
+		steps = append(steps, step{operator, order(ref, i, now)})
+	}
+	return steps
+}
+
+// probeOrder registers the probe order with a cash amount of its own.
+func probeOrder(order func(domain.Ref, int, time.Time) domain.RegisterOrder, ref domain.Ref, cash int64, now time.Time) step {
+	o := order(ref, 0, now)
+	o.OrderID, o.Buyer, o.CashPaid = probeOrderID, "buyer-"+probeOrderID, decimal.NewFromInt(cash)
+	return step{operator, o}
+}
+
+func dec(s string) decimal.Decimal { return decimal.RequireFromString(s) }
+
+func decp(s string) *decimal.Decimal { d := dec(s); return &d }
 
 // platforms are the payout platforms the benchmark knows; -platforms picks
 // among them. Another platform is one more entry.
 var platforms = map[string]*platform{
 	"jd": {
-		id: domain.PlatformJD,
+		id:    domain.PlatformJD,
+		order: jdOrder,
 		// JD has no ceilings: the merchant's daily limit is set (the
 		// check runs) far above what a run reaches.
 		setup: func(ref domain.Ref, orders int, now time.Time) []step {
@@ -70,16 +152,16 @@ var platforms = map[string]*platform{
 				{admin, domain.TopUp{Ref: ref, Kind: domain.AccountWallet, Amount: big}},
 				{admin, domain.EnrollShop{Ref: ref, AcceptAgreement: true, Limits: domain.Limits{DailyAmount: &daily}}},
 			}
-			placed := now.Add(-time.Hour)
-			for i := range orders {
-				steps = append(steps, step{operator, domain.RegisterOrder{Ref: ref, OrderID: orderID(i), Buyer: "buyer-" + orderID(i),
-					CashPaid: decimal.NewFromInt(500), Status: domain.OrderPaid, PlacedAt: placed, PaidAt: &placed}})
-			}
-			return steps
+			return withOrders(steps, ref, orders, now, jdOrder)
 		},
+		extra: func(ref domain.Ref, now time.Time) []step {
+			return []step{{admin, domain.GrantStaffQuota{Ref: ref, Staff: staffDaily.ID, PerPayout: decp("20"), PerDay: decp("20")}}}
+		},
+		mixUses: len(payoutTypes),
 	},
 	"douyin": {
-		id: domain.PlatformDouyin,
+		id:    domain.PlatformDouyin,
+		order: douyinOrder,
 		// Douyin: proceeds account, at most 5 payouts per order and one a
 		// minute (dy.order.count, dy.order.rate), a tiered per-order cap
 		// (500 CNY orders: up to 500), 15,000 CNY a day per shop.
@@ -89,18 +171,83 @@ var platforms = map[string]*platform{
 				{admin, domain.OpenFundingAccount{Ref: ref, Kind: domain.AccountProceeds}},
 				{operator, domain.CreditProceeds{Ref: ref, Amount: big}},
 			}
-			placed := now.Add(-48 * time.Hour)
-			for i := range orders {
-				steps = append(steps, step{operator, domain.RegisterOrder{Ref: ref, OrderID: orderID(i), Buyer: "buyer-" + orderID(i),
-					CashPaid: decimal.NewFromInt(500), Status: domain.OrderShipped, PaymentMode: "online", PaymentKind: "normal",
-					Channel: "douyin", PlacedAt: placed, PaidAt: &placed}})
+			return withOrders(steps, ref, orders, now, douyinOrder)
+		},
+		extra: func(ref domain.Ref, now time.Time) []step {
+			return []step{
+				// A steward account holding 1 CNY: payouts from it are
+				// refused for insufficient funds.
+				{admin, domain.OpenFundingAccount{Ref: ref, Kind: domain.AccountReserve}},
+				{admin, domain.TopUp{Ref: ref, Kind: domain.AccountReserve, Amount: dec("1")}},
+				{admin, domain.GrantStaffQuota{Ref: ref, Staff: staffQuota.ID, PerPayout: decp("50"), PerDay: decp("1000000")}},
+				probeOrder(douyinOrder, ref, 500, now),
 			}
-			return steps
 		},
 		perOrderMax:   5,
 		perOrderEvery: time.Minute,
+		mixUses:       5, dailyCents: douyinDailyCents, dailyAmountCode: "dy.shop.daily_amount",
+	},
+	"1688": {
+		id:    domain.Platform1688,
+		order: alibabaOrder,
+		// 1688: reserve account, one payout per order ever, the buyer
+		// confirms within 72 hours or the payout closes (ExpireCard).
+		setup: func(ref domain.Ref, orders int, now time.Time) []step {
+			steps := []step{
+				{operator, domain.RegisterShop{Ref: ref, Name: "bench " + ref.ShopID, MainAccount: admin.ID}},
+				{admin, domain.OpenFundingAccount{Ref: ref, Kind: domain.AccountReserve}},
+				{admin, domain.TopUp{Ref: ref, Kind: domain.AccountReserve, Amount: big}},
+				{admin, domain.EnrollShop{Ref: ref, AcceptAgreement: true, Limits: domain.Limits{DailyAmount: decp("2000")}}},
+			}
+			return withOrders(steps, ref, orders, now, alibabaOrder)
+		},
+		extra: func(ref domain.Ref, now time.Time) []step {
+			return []step{probeOrder(alibabaOrder, ref, 2000, now)} // half of 2,000: a 1,000 CNY payout passes 1688.payout.half_cash
+		},
+		perOrderMax: 1,
+		mixUses:     1, dailyCents: alibabaDailyCents, dailyCount: alibabaDailyCount,
+		dailyAmountCode: "1688.shop.daily_amount", dailyCountCode: "1688.shop.daily_count",
+	},
+	"pdd": {
+		id:    domain.PlatformPDD,
+		order: pddOrder,
+		// PDD: goods balance, 3 payouts per order and one a minute, 200
+		// CNY per payout, 5,000 a day; closes after 7 days.
+		setup: func(ref domain.Ref, orders int, now time.Time) []step {
+			steps := []step{
+				{operator, domain.RegisterShop{Ref: ref, Name: "bench " + ref.ShopID, MainAccount: admin.ID}},
+				{admin, domain.OpenFundingAccount{Ref: ref, Kind: domain.AccountProceeds}},
+				{operator, domain.CreditProceeds{Ref: ref, Amount: big}},
+			}
+			return withOrders(steps, ref, orders, now, pddOrder)
+		},
+		extra: func(ref domain.Ref, now time.Time) []step {
+			return []step{probeOrder(pddOrder, ref, 500, now)}
+		},
+		perOrderMax:   3,
+		perOrderEvery: time.Minute,
+		mixUses:       3, dailyCents: pddDailyCents, dailyAmountCode: "pdd.shop.daily_amount",
+	},
+	"taobao": {
+		id:    domain.PlatformTaobao,
+		order: taobaoOrder,
+		// Taobao collects from the buyer: collection cards, paid,
+		// cancelled or expired after 72 hours.
+		setup: func(ref domain.Ref, orders int, now time.Time) []step {
+			steps := []step{
+				{operator, domain.RegisterShop{Ref: ref, Name: "bench " + ref.ShopID, MainAccount: admin.ID}},
+				{admin, domain.EnrollShop{Ref: ref, AcceptAgreement: true}},
+			}
+			return withOrders(steps, ref, orders, now, taobaoOrder)
+		},
+		extra:      func(domain.Ref, time.Time) []step { return nil },
+		mixUses:    20, // 20 cards of at most 9.99 stay below the order's 500 (tb.collect.order_total)
+		collection: true,
 	},
 }
+
+// allPlatforms is the mix's default: the five platforms, round robin.
+const allPlatforms = "jd,douyin,1688,pdd,taobao"
 
 // platformNames lists the known platforms for -help.
 func platformNames() string {
@@ -123,113 +270,33 @@ func parsePlatforms(s string) ([]*platform, error) {
 
 func orderID(i int) string { return fmt.Sprintf("O%d", i) }
 
-// perOrderMargin covers the handler's clock reading, taken a little after
-// the generator decided an order was eligible.
-const perOrderMargin = 500 * time.Millisecond
-
-// shop is one benchmark shop and the generator's view of its orders.
+// shop is one benchmark shop and the mix's model of it (mix.go), guarded
+// by mu.
 type shop struct {
 	ref  domain.Ref
 	plat *platform
 
-	mu     sync.Mutex
-	next   int         // orders are paid out round robin: the next is the least recently used
-	uses   []uint8     // payouts sent per order
-	doneAt []time.Time // when the last payout on each order was answered
-	busy   []bool      // a payout on the order is in flight
-	seq    int         // payouts sent on this shop (payout IDs)
+	mu sync.Mutex
+	mixState
 }
 
-// workload is the set of shops and the payout generator over them.
+// workload is the set of shops.
 type workload struct {
-	shops []*shop
-	// skipped counts shops passed over because none of their orders could
-	// take a payout right now under a per-order rule (the client then
-	// tries another shop, or waits).
-	skipped atomic.Int64
+	shops   []*shop
+	nOrders int // orders registered per shop at setup
 }
 
 func newWorkload(n, orders int, plats []*platform, prefix string) *workload {
-	w := &workload{shops: make([]*shop, n)}
+	w := &workload{shops: make([]*shop, n), nOrders: orders}
 	for i := range w.shops {
 		p := plats[i%len(plats)]
 		w.shops[i] = &shop{
-			ref:    domain.Ref{ShopRef: domain.ShopRef{Platform: p.id, ShopID: fmt.Sprintf("%s%05d", prefix, i)}},
-			plat:   p,
-			uses:   make([]uint8, orders),
-			doneAt: make([]time.Time, orders),
-			busy:   make([]bool, orders),
+			ref:  domain.Ref{ShopRef: domain.ShopRef{Platform: p.id, ShopID: fmt.Sprintf("%s%05d", prefix, i)}},
+			plat: p,
 		}
 	}
 	return w
 }
 
-// orders is the number of orders of every shop.
-func (w *workload) orders() int { return len(w.shops[0].uses) }
-
-// payout is one InitiatePayout the generator chose, and how to tell the
-// shop it was answered.
-type payout struct {
-	shop  *shop
-	order int
-	cmd   domain.InitiatePayout
-	key   string
-}
-
-// pick chooses a payout a merchant could send now: a random shop, its
-// least recently paid order, the order's next payout type. Douyin orders
-// take 5 payouts at most and one a minute: a shop whose next order is not
-// ready is skipped for another. ok is false when no shop has an order
-// ready (all Douyin orders used up, and no JD shop in the mix).
-func (w *workload) pick(rng *rand.Rand, now time.Time) (payout, bool) {
-	n := len(w.shops)
-	for try := 0; try < 16+n; try++ {
-		var s *shop
-		if try < 16 {
-			s = w.shops[rng.IntN(n)]
-		} else {
-			s = w.shops[(try-16)%n] // a full scan before giving up
-		}
-		if p, ok := s.take(rng, now); ok {
-			return p, true
-		}
-		w.skipped.Add(1)
-	}
-	return payout{}, false
-}
-
-func (s *shop) take(rng *rand.Rand, now time.Time) (payout, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	o := s.next
-	p := s.plat
-	if p.perOrderMax > 0 && int(s.uses[o]) >= p.perOrderMax {
-		return payout{}, false
-	}
-	if p.perOrderEvery > 0 && (s.busy[o] || !s.doneAt[o].IsZero() && now.Sub(s.doneAt[o]) < p.perOrderEvery+perOrderMargin) {
-		return payout{}, false
-	}
-	typ := payoutTypes[int(s.uses[o])%len(payoutTypes)]
-	if s.uses[o] < 255 {
-		s.uses[o]++
-	}
-	s.busy[o] = true
-	s.next = (o + 1) % len(s.uses)
-	s.seq++
-	id := fmt.Sprintf("P%d", s.seq)
-	cmd := domain.InitiatePayout{
-		Ref: s.ref, PayoutID: id, OrderID: orderID(o),
-		Amount: decimal.New(int64(100+rng.IntN(900)), -2), // 1.00 .. 9.99
-		Type:   typ, Reason: "bench " + string(typ),
-		SMSVerified: true, AcknowledgeDuplicate: true,
-	}
-	return payout{shop: s, order: o, cmd: cmd, key: "bench-" + s.ref.ShopID + "-" + id}, true
-}
-
-// done tells the shop its payout was answered (accepted or not).
-func (p payout) done(at time.Time) {
-	p.shop.mu.Lock()
-	p.shop.busy[p.order] = false
-	p.shop.doneAt[p.order] = at
-	p.shop.mu.Unlock()
-}
+// orders is the number of orders of every shop at setup.
+func (w *workload) orders() int { return w.nOrders }
