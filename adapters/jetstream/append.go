@@ -208,6 +208,10 @@ func (s *Store) tryAppend(ctx context.Context, reqs []eventstore.AppendRequest) 
 		}
 		r.LastVersion, r.LastPosition, r.LastHash = p.rec.Version, seq, p.rec.Hash
 		s.heads.put(p.rec.Stream, head{version: p.rec.Version, seq: seq, hash: p.rec.Hash})
+		// The next version of the stream lies after seq: a catch-up after
+		// another writer's append reads from there, instead of searching
+		// the log for where that version is.
+		s.cursors.put(p.rec.Stream, p.rec.Version+1, seq+1)
 	}
 	s.acked(ack.Seq)
 	return res, nil

@@ -96,14 +96,29 @@ func (s *Store) readStream(ctx context.Context, stream string, from uint64, max 
 	if h.version == 0 || from > h.version {
 		return nil, h, nil
 	}
-	seq, err := s.seqOfVersion(ctx, stream, from, h)
-	if err != nil {
-		return nil, h, err
+	// Where to start: a cursor a few versions before from (this process
+	// appended or read there) is cheaper than searching the log for
+	// from's sequence; the versions before from are read and skipped.
+	var seq, skip uint64
+	if cv, cs, ok := s.cursors.at(stream); ok && cv <= from && from-cv <= maxCursorSkip {
+		seq, skip = cs, from-cv
+	} else {
+		var err error
+		if seq, err = s.seqOfVersion(ctx, stream, from, h); err != nil {
+			return nil, h, err
+		}
 	}
 	out := make([]eventstore.RecordedEvent, 0, min(max, int(h.version-from)+1))
 	for len(out) < max {
-		pending, err := s.getBatch(ctx, directGetRequest{Seq: seq, NextFor: s.subj.filter(stream), Batch: min(max-len(out), maxBatchGet), MaxBytes: maxBatchBytes},
+		got := 0
+		pending, err := s.getBatch(ctx, directGetRequest{Seq: seq, NextFor: s.subj.filter(stream), Batch: min(max-len(out)+int(skip), maxBatchGet), MaxBytes: maxBatchBytes},
 			func(r eventstore.RecordedEvent) error {
+				got++
+				if r.Stream == stream && r.Version < from && skip > 0 {
+					skip--
+					seq = r.Position + 1
+					return nil
+				}
 				if want := from + uint64(len(out)); r.Stream != stream || r.Version != want {
 					return &eventstore.ChainError{Stream: stream, Version: want, Reason: fmt.Sprintf("read %s version %d at position %d", r.Stream, r.Version, r.Position)}
 				}
@@ -113,10 +128,12 @@ func (s *Store) readStream(ctx context.Context, stream string, from uint64, max 
 		if err != nil {
 			return nil, h, err
 		}
-		if len(out) == 0 || pending == 0 {
+		if pending == 0 || got == 0 {
 			break
 		}
-		seq = out[len(out)-1].Position + 1
+		if len(out) > 0 {
+			seq = out[len(out)-1].Position + 1
+		}
 	}
 	if n := len(out); n > 0 {
 		last := out[n-1]
@@ -405,6 +422,19 @@ func (c *cursorCache) get(stream string, version uint64) (uint64, bool) {
 	cur, ok := c.m[stream]
 	return cur[1], ok && cur[0] == version
 }
+
+// at returns the stream's cursor: version cv lies at sequence cs or
+// later, and no event of the stream at or after cv lies before cs.
+func (c *cursorCache) at(stream string) (cv, cs uint64, ok bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cur, ok := c.m[stream]
+	return cur[0], cur[1], ok
+}
+
+// maxCursorSkip: how many versions before the wanted one a read may start
+// at and skip (a catch-up after another writer's few appends).
+const maxCursorSkip = 64
 
 func (c *cursorCache) put(stream string, version, seq uint64) {
 	c.mu.Lock()

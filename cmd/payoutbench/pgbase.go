@@ -31,9 +31,10 @@ var pgDailyCap = decimal.NewFromInt(1_000_000_000)
 // pgBaseline is a naive PostgreSQL InitiatePayout: a table of shops with
 // the day's total, a table of payouts, and one transaction per payout:
 // SELECT ... FOR UPDATE the shop's row, check the daily cap, INSERT the
-// payout, UPDATE the total, COMMIT, with synchronous_commit=on. The
-// cluster is a throwaway one started by projections/pgtest (which runs it
-// with fsync off: Settings says so, and the output warns).
+// payout, UPDATE the total, COMMIT. The cluster is a throwaway one
+// started by projections/pgtest in its durable mode (fsync,
+// synchronous_commit and full_page_writes on: the same durability as the
+// ledger's fsync before every acknowledgement; Settings records it).
 type pgBaseline struct {
 	cluster  *pgtest.Cluster
 	dsn      string
@@ -44,7 +45,7 @@ type pgBaseline struct {
 }
 
 func startPG(ctx context.Context, shops int, seed uint64) (*pgBaseline, error) {
-	c, err := pgtest.Start()
+	c, err := pgtest.StartWith(pgtest.Options{Durable: true})
 	if err != nil {
 		return nil, err
 	}
