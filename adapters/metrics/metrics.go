@@ -64,14 +64,66 @@ func (r *Registry) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
 	r.Write(w)
 }
 
+// --- series by label values ------------------------------------------------
+
+// seriesSet holds a family's series by their label values: a lookup under a
+// read lock on the hot path, creation under the write lock once.
+type seriesSet[S any] struct {
+	fname  string
+	labels []string
+	mu     sync.RWMutex
+	m      map[string]*S
+}
+
+func newSeriesSet[S any](name string, labels []string) seriesSet[S] {
+	return seriesSet[S]{fname: name, labels: labels, m: map[string]*S{}}
+}
+
+// get returns the series of values, made by mk on first use.
+func (ss *seriesSet[S]) get(values []string, mk func(values []string) *S) *S {
+	if len(values) != len(ss.labels) {
+		panic(fmt.Sprintf("metrics: %s takes %d labels, got %d", ss.fname, len(ss.labels), len(values)))
+	}
+	key := strings.Join(values, "\xff")
+	ss.mu.RLock()
+	s := ss.m[key]
+	ss.mu.RUnlock()
+	if s == nil {
+		ss.mu.Lock()
+		if s = ss.m[key]; s == nil {
+			s = mk(append([]string(nil), values...))
+			ss.m[key] = s
+		}
+		ss.mu.Unlock()
+	}
+	return s
+}
+
+// lookup returns the series of values if it exists.
+func (ss *seriesSet[S]) lookup(values []string) *S {
+	ss.mu.RLock()
+	defer ss.mu.RUnlock()
+	return ss.m[strings.Join(values, "\xff")]
+}
+
+// sorted returns the series ordered by their label values.
+func (ss *seriesSet[S]) sorted(valuesOf func(*S) []string) []*S {
+	ss.mu.RLock()
+	all := make([]*S, 0, len(ss.m))
+	for _, s := range ss.m {
+		all = append(all, s)
+	}
+	ss.mu.RUnlock()
+	sort.Slice(all, func(i, j int) bool { return lessValues(valuesOf(all[i]), valuesOf(all[j])) })
+	return all
+}
+
 // --- counters -------------------------------------------------------------
 
 // CounterVec is a counter family with a fixed list of label names.
 type CounterVec struct {
-	fname, help string
-	labels      []string
-	mu          sync.RWMutex
-	series      map[string]*series
+	help   string
+	series seriesSet[series]
 }
 
 type series struct {
@@ -81,29 +133,14 @@ type series struct {
 
 // NewCounterVec registers a counter family.
 func (r *Registry) NewCounterVec(name, help string, labels ...string) *CounterVec {
-	c := &CounterVec{fname: name, help: help, labels: labels, series: map[string]*series{}}
+	c := &CounterVec{help: help, series: newSeriesSet[series](name, labels)}
 	r.add(c)
 	return c
 }
 
 // Add adds n to the series with these label values (in label order).
 func (c *CounterVec) Add(n uint64, values ...string) {
-	if len(values) != len(c.labels) {
-		panic(fmt.Sprintf("metrics: %s takes %d labels, got %d", c.fname, len(c.labels), len(values)))
-	}
-	key := strings.Join(values, "\xff")
-	c.mu.RLock()
-	s := c.series[key]
-	c.mu.RUnlock()
-	if s == nil {
-		c.mu.Lock()
-		if s = c.series[key]; s == nil {
-			s = &series{values: append([]string(nil), values...)}
-			c.series[key] = s
-		}
-		c.mu.Unlock()
-	}
-	s.n.Add(n)
+	c.series.get(values, func(v []string) *series { return &series{values: v} }).n.Add(n)
 }
 
 // Inc adds one.
@@ -111,27 +148,18 @@ func (c *CounterVec) Inc(values ...string) { c.Add(1, values...) }
 
 // Value returns the current count of a series (0 if never touched).
 func (c *CounterVec) Value(values ...string) uint64 {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	if s := c.series[strings.Join(values, "\xff")]; s != nil {
+	if s := c.series.lookup(values); s != nil {
 		return s.n.Load()
 	}
 	return 0
 }
 
-func (c *CounterVec) name() string { return c.fname }
+func (c *CounterVec) name() string { return c.series.fname }
 
 func (c *CounterVec) write(w io.Writer) {
-	header(w, c.fname, c.help, "counter")
-	c.mu.RLock()
-	all := make([]*series, 0, len(c.series))
-	for _, s := range c.series {
-		all = append(all, s)
-	}
-	c.mu.RUnlock()
-	sort.Slice(all, func(i, j int) bool { return lessValues(all[i].values, all[j].values) })
-	for _, s := range all {
-		fmt.Fprintf(w, "%s%s %d\n", c.fname, labelSet(c.labels, s.values, "", ""), s.n.Load())
+	header(w, c.series.fname, c.help, "counter")
+	for _, s := range c.series.sorted(func(s *series) []string { return s.values }) {
+		fmt.Fprintf(w, "%s%s %d\n", c.series.fname, labelSet(c.series.labels, s.values, "", ""), s.n.Load())
 	}
 }
 
@@ -173,11 +201,9 @@ func (g *gaugeFunc) write(w io.Writer) {
 
 // HistogramVec is a histogram family (seconds) with fixed buckets.
 type HistogramVec struct {
-	fname, help string
-	labels      []string
-	bounds      []float64
-	mu          sync.RWMutex
-	series      map[string]*hseries
+	help   string
+	bounds []float64
+	series seriesSet[hseries]
 }
 
 type hseries struct {
@@ -197,28 +223,16 @@ func (r *Registry) NewHistogramVec(name, help string, bounds []float64, labels .
 			panic("metrics: histogram bounds must increase")
 		}
 	}
-	h := &HistogramVec{fname: name, help: help, labels: labels, bounds: bounds, series: map[string]*hseries{}}
+	h := &HistogramVec{help: help, bounds: bounds, series: newSeriesSet[hseries](name, labels)}
 	r.add(h)
 	return h
 }
 
 // ObserveSeconds records one observation of d seconds.
 func (h *HistogramVec) ObserveSeconds(seconds float64, values ...string) {
-	if len(values) != len(h.labels) {
-		panic(fmt.Sprintf("metrics: %s takes %d labels, got %d", h.fname, len(h.labels), len(values)))
-	}
-	key := strings.Join(values, "\xff")
-	h.mu.RLock()
-	s := h.series[key]
-	h.mu.RUnlock()
-	if s == nil {
-		h.mu.Lock()
-		if s = h.series[key]; s == nil {
-			s = &hseries{values: append([]string(nil), values...), buckets: make([]atomic.Uint64, len(h.bounds))}
-			h.series[key] = s
-		}
-		h.mu.Unlock()
-	}
+	s := h.series.get(values, func(v []string) *hseries {
+		return &hseries{values: v, buckets: make([]atomic.Uint64, len(h.bounds))}
+	})
 	i := sort.SearchFloat64s(h.bounds, seconds) // first bound >= seconds
 	if i < len(h.bounds) {
 		s.buckets[i].Add(1)
@@ -231,38 +245,30 @@ func (h *HistogramVec) ObserveSeconds(seconds float64, values ...string) {
 
 // Count returns a series' number of observations.
 func (h *HistogramVec) Count(values ...string) uint64 {
-	h.mu.RLock()
-	defer h.mu.RUnlock()
-	if s := h.series[strings.Join(values, "\xff")]; s != nil {
+	if s := h.series.lookup(values); s != nil {
 		return s.count.Load()
 	}
 	return 0
 }
 
-func (h *HistogramVec) name() string { return h.fname }
+func (h *HistogramVec) name() string { return h.series.fname }
 
 func (h *HistogramVec) write(w io.Writer) {
-	header(w, h.fname, h.help, "histogram")
-	h.mu.RLock()
-	all := make([]*hseries, 0, len(h.series))
-	for _, s := range h.series {
-		all = append(all, s)
-	}
-	h.mu.RUnlock()
-	sort.Slice(all, func(i, j int) bool { return lessValues(all[i].values, all[j].values) })
-	for _, s := range all {
+	name, labels := h.series.fname, h.series.labels
+	header(w, name, h.help, "histogram")
+	for _, s := range h.series.sorted(func(s *hseries) []string { return s.values }) {
 		count := s.count.Load()
 		var cum uint64
 		for i, b := range h.bounds {
 			cum += s.buckets[i].Load()
-			fmt.Fprintf(w, "%s_bucket%s %d\n", h.fname, labelSet(h.labels, s.values, "le", formatFloat(b)), cum)
+			fmt.Fprintf(w, "%s_bucket%s %d\n", name, labelSet(labels, s.values, "le", formatFloat(b)), cum)
 		}
 		if cum > count { // observations raced the scrape: keep the series monotone
 			count = cum
 		}
-		fmt.Fprintf(w, "%s_bucket%s %d\n", h.fname, labelSet(h.labels, s.values, "le", "+Inf"), count)
-		fmt.Fprintf(w, "%s_sum%s %s\n", h.fname, labelSet(h.labels, s.values, "", ""), formatFloat(float64(s.sumNano.Load())/1e9))
-		fmt.Fprintf(w, "%s_count%s %d\n", h.fname, labelSet(h.labels, s.values, "", ""), count)
+		fmt.Fprintf(w, "%s_bucket%s %d\n", name, labelSet(labels, s.values, "le", "+Inf"), count)
+		fmt.Fprintf(w, "%s_sum%s %s\n", name, labelSet(labels, s.values, "", ""), formatFloat(float64(s.sumNano.Load())/1e9))
+		fmt.Fprintf(w, "%s_count%s %d\n", name, labelSet(labels, s.values, "", ""), count)
 	}
 }
 
