@@ -271,41 +271,61 @@ func (s *FileStore) update(ctx context.Context, change func(*fileData) error) er
 // ErrInvalidSpec (wrapped with the reason), ErrFull, a file or lock error
 // (ctx ends the wait for the lock).
 func (s *FileStore) Create(ctx context.Context, spec Spec) (string, Principal, error) {
-	if spec.Kind == KindOperator && spec.Role == "" {
-		spec.Role = domain.RoleOperator
-	}
-	if err := spec.validate(); err != nil {
-		return "", Principal{}, err
-	}
-	var token string
-	var p Principal
-	err := s.update(ctx, func(d *fileData) error {
-		if len(d.Tokens) >= MaxTokens {
-			return fmt.Errorf("%w: %d tokens (revoked ones included)", ErrFull, len(d.Tokens))
-		}
-		taken := make(map[string]bool, len(d.Tokens))
-		for _, e := range d.Tokens {
-			taken[e.ID] = true
-		}
-		id := newID()
-		for taken[id] {
-			id = newID()
-		}
-		token = newToken(id)
-		h := hashToken(token)
-		e := fileEntry{
-			ID: id, SHA256: hex.EncodeToString(h[:]),
-			Kind: spec.Kind, Platform: spec.Platform, ShopID: spec.ShopID, Staff: spec.Staff, Role: spec.Role, Name: spec.Name,
-			CreatedAt: s.now().UTC(),
-		}
-		d.Tokens = append(d.Tokens, e)
-		p = e.principal()
-		return nil
-	})
+	toks, ps, err := s.CreateMany(ctx, []Spec{spec})
 	if err != nil {
 		return "", Principal{}, err
 	}
-	return token, p, nil
+	return toks[0], ps[0], nil
+}
+
+// CreateMany is Create for several tokens in one locked rewrite of the
+// file (provisioning a shop's staff, benchmarks): all are created or none.
+// Errors: as Create; an invalid spec names its index.
+func (s *FileStore) CreateMany(ctx context.Context, specs []Spec) ([]string, []Principal, error) {
+	for i := range specs {
+		if specs[i].Kind == KindOperator && specs[i].Role == "" {
+			specs[i].Role = domain.RoleOperator
+		}
+		if err := specs[i].validate(); err != nil {
+			if len(specs) == 1 {
+				return nil, nil, err
+			}
+			return nil, nil, fmt.Errorf("spec %d: %w", i, err)
+		}
+	}
+	tokens := make([]string, len(specs))
+	ps := make([]Principal, len(specs))
+	err := s.update(ctx, func(d *fileData) error {
+		if len(d.Tokens)+len(specs) > MaxTokens {
+			return fmt.Errorf("%w: %d tokens (revoked ones included), %d more asked", ErrFull, len(d.Tokens), len(specs))
+		}
+		taken := make(map[string]bool, len(d.Tokens)+len(specs))
+		for _, e := range d.Tokens {
+			taken[e.ID] = true
+		}
+		now := s.now().UTC()
+		for i, spec := range specs {
+			id := newID()
+			for taken[id] {
+				id = newID()
+			}
+			taken[id] = true
+			tokens[i] = newToken(id)
+			h := hashToken(tokens[i])
+			e := fileEntry{
+				ID: id, SHA256: hex.EncodeToString(h[:]),
+				Kind: spec.Kind, Platform: spec.Platform, ShopID: spec.ShopID, Staff: spec.Staff, Role: spec.Role, Name: spec.Name,
+				CreatedAt: now,
+			}
+			d.Tokens = append(d.Tokens, e)
+			ps[i] = e.principal()
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return tokens, ps, nil
 }
 
 // Revoke revokes the token with this ID: from then on Verify answers

@@ -41,6 +41,7 @@ type options struct {
 	RawBatches   []int         `json:"raw_batches,omitempty"`   // atomic batch sizes of the raw batch baseline
 	Postgres     bool          `json:"postgres"`                // the naive PostgreSQL baseline
 	Follow       bool          `json:"follow"`                  // projections and a NATS consumer follow the log
+	HTTP         bool          `json:"http"`                    // the mix again over payoutd's HTTP API (http_mode.go)
 	Target       string        `json:"target,omitempty"`        // payoutd over HTTP (target.go)
 	Token        string        `json:"-"`
 
@@ -77,6 +78,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&batches, "raw-batches", "100,500,1000", "raw JetStream atomic batches of these sizes, one publisher, to the twin server (none: skip)")
 	fs.BoolVar(&o.Postgres, "postgres", true, "the naive PostgreSQL InitiatePayout baseline at each -clients, across the shops and on one shop (a throwaway cluster via projections/pgtest)")
 	fs.BoolVar(&o.Follow, "follow", true, "projections (projections.All, memory store) and a NATS ordered consumer follow the log during the ledger's runs: lag and delivery")
+	fs.BoolVar(&o.HTTP, "http", true, "also run the mix over HTTP: payoutd started in this process on a store of its own (same sync mode), at each -clients, across the shops and on one shop")
 	fs.StringVar(&o.Target, "target", "", "drive the mix over HTTP against a running payoutd at this URL instead of a handler in process (target.go)")
 	fs.StringVar(&o.Token, "token", "", "bearer token for -target")
 	if err := fs.Parse(args); err != nil {

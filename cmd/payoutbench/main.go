@@ -51,7 +51,8 @@ type Report struct {
 	Setups      []Setup      `json:"setups"`
 	Results     []Result     `json:"results"`
 	Comparisons []Comparison `json:"comparisons,omitempty"`
-	Replay      *ReplaySetup `json:"replay,omitempty"` // -workload replay: the log and the stores
+	Replay      *ReplaySetup `json:"replay,omitempty"`      // -workload replay: the log and the stores
+	HTTP        []HTTPSetup  `json:"http_setups,omitempty"` // -http: payoutd of the HTTP runs (http_mode.go)
 	Notes       []string     `json:"notes"`
 }
 
@@ -108,6 +109,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			"ledger.mix: the mix of mix.go (payouts, probes refused by construction, lifecycle steps, timers with an advanced clock, order registrations) through handler.Handle; ok_per_s and latency count accepted commands, commands_per_s and latency_all_commands every command; by_command splits them by command type; any outcome the mix's model did not expect fails the run.",
 			"raw.publish: in-process connection to a twin embedded server with the store's options (same disk, same sync mode), like the store's own connection; raw.publish_tcp: the store's own server over its loopback TCP listener; raw.atomic_batch: atomic batches (one publisher) to the twin, ok = messages, latency per batch. Comparisons list the ledger's accepted commands/s against each.",
 			"postgres.*: a naive InitiatePayout (SELECT FOR UPDATE, check, INSERT, UPDATE, COMMIT; synchronous_commit=on); projections/pgtest runs the cluster with fsync=off (postgres_settings): its commits are NOT fsynced, unlike the ledger's in sync always.",
+			"http.mix, http.mix_one_shop (-http): the same mix through payoutd's HTTP API, payoutd started in this process on its own store with the same sync mode (embedded store, group commit on, projections, timers); keep-alive clients, one bearer token per actor; the timers' commands through a handler with the clock ahead on payoutd's store; comparisons: http over the in-process run of the same shape; latency is the client's, from request to answer read.",
 			"group_commit: the commands' handler's own counters (handler.Handler.Stats) over the run's slices; the timers' handler is not counted. Replay figures: make bench-replay (-workload replay), not measured here.",
 		},
 	}
@@ -126,6 +128,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		for _, sync := range o.Syncs {
 			if err := runMode(ctx, o, sync, rep, p, stderr); err != nil {
 				return err
+			}
+			if o.HTTP {
+				if err := runHTTPMode(ctx, o, sync, rep, p, stderr); err != nil {
+					return err
+				}
 			}
 		}
 	}

@@ -61,7 +61,7 @@ func TestSmallRun(t *testing.T) {
 	var stdout bytes.Buffer
 	err := run(context.Background(), []string{"-shops", "10", "-orders", "4", "-clients", "1,3", "-ops", "120", "-rounds", "2",
 		"-raw-batches", "5", "-setup-clients", "2", "-data", filepath.Join(dir, "data"), "-json", out,
-		"-cpuprofile", filepath.Join(dir, "cpu.prof")}, &stdout, io.Discard)
+		"-cpuprofile", filepath.Join(dir, "cpu.prof"), "-http=false"}, &stdout, io.Discard) // HTTP runs: http_test.go
 	if err != nil {
 		t.Fatalf("%v\n%s", err, stdout.String())
 	}

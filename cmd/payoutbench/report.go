@@ -102,7 +102,10 @@ func (p *printer) header(r *Report) {
 		fmt.Fprintln(p.w, "followers: a projections.Runtime (projections.All, memory store) and a JetStream ordered consumer on ledger.> over the")
 		fmt.Fprintln(p.w, "          store's client port follow the log during the ledger's runs, in this process")
 	}
-	fmt.Fprintln(p.w, "not here: replay (make bench-replay); payoutd over HTTP (-target, not wired)")
+	if o.HTTP {
+		fmt.Fprintln(p.w, "over HTTP: the same mix through payoutd's API, payoutd in this process, after each sync mode's in-process runs (-http)")
+	}
+	fmt.Fprintln(p.w, "not here: replay (make bench-replay); an external payoutd (-target, not wired)")
 	size := o.Duration.String()
 	if o.Ops > 0 {
 		size = fmt.Sprintf("%d operations", o.Ops)

@@ -5,21 +5,22 @@ import (
 	"net/url"
 )
 
-// -target: the mix against a running payoutd over HTTP instead of a
-// handler in this process. The hook: the mix drives a commandSender
-// (mixrun.go); an HTTP sender is one more implementation, mapping each
-// domain command to its adapters/httpapi route (httpapi's Route table
-// names the command of every route), sending the command's JSON body with
-// the bearer -token, the actor's role being the token's, the idempotency
-// key in its header, and turning the API's error body back into a
-// *domain.Rejection (code) or an error. With HTTP the store is remote:
-// the setup goes through the same sender (-setup handler), the timers'
-// commands (which need a clock ahead of the server's) are left out, and
-// the projection and consumer followers connect to payoutd's NATS
-// listener if it exposes one.
+// -target: the mix against an external payoutd over HTTP. The sender
+// exists (http.go: httpSender, the one the -http runs use against payoutd
+// started in this process), but an external payoutd lacks three things
+// the mix needs, so -target is refused rather than measuring something
+// else:
 //
-// Until that sender is written, -target is refused with this message
-// rather than measuring something else.
+//   - tokens: the mix acts as each shop's main account and two
+//     sub-accounts and as an operator, and a staff token reaches one shop:
+//     one -token cannot speak for them (a -tokens FILE of per-shop,
+//     per-account tokens would);
+//   - setup: the shops are appended to the store in atomic batches
+//     (about 40 commands a shop through the API otherwise, and a shop may
+//     not be registered twice on a long-lived server);
+//   - timers: card expiries and closes need a clock days ahead of the
+//     server's; in process they go through a handler with that clock on
+//     payoutd's store, which an external payoutd does not expose.
 func checkTarget(target, token string) error {
 	if target == "" {
 		return nil
@@ -31,5 +32,5 @@ func checkTarget(target, token string) error {
 	if token == "" {
 		return fmt.Errorf("-target: a bearer -token is required")
 	}
-	return fmt.Errorf("-target %s: driving payoutd over HTTP is not wired yet (cmd/payoutbench/target.go: an HTTP commandSender over adapters/httpapi's routes); run without -target to measure the handler in process", target)
+	return fmt.Errorf("-target %s: an external payoutd cannot run the mix (per-shop tokens, batched setup and the timers' clock: see cmd/payoutbench/target.go); -http (the default) measures payoutd's HTTP API started in this process", target)
 }
