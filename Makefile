@@ -28,7 +28,7 @@ test: vet depcheck ## every test, with the race detector
 test-short:
 	$(GO) test -count=1 -short $(PKGS)
 
-bench: ## ledger InitiatePayout vs raw JetStream publishes, one run, same disk and sync mode (about 100 s; table + bench-results.json; docs/performance.md)
+bench: ## the command mix in process and over HTTP vs raw JetStream publishes and batches and a naive PostgreSQL payout, one run (about 6-8 min; table + bench-results.json; docs/performance.md)
 	$(GO) run ./cmd/payoutbench
 
 bench-replay: ## replay of a 1M-event log into each read-model store vs ReadAll of the same log, one run (table + bench-results.json; docs/performance.md)

@@ -105,7 +105,7 @@ func runHTTPMode(ctx context.Context, o options, sync string, rep *Report, p *pr
 		return err
 	}
 	defer sender.close()
-	hm.mix = newMixRun(sender, timers, w, o.Seed)
+	hm.mix = newMixRun(sender, timerSender{s: timers}, w, o.Seed)
 	rep.HTTP = append(rep.HTTP, hs)
 	p.httpSetup(hs)
 

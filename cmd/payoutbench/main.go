@@ -1,15 +1,34 @@
-// Command payoutbench measures the ledger's command path against the
-// engine underneath it, in one run, on one machine: InitiatePayout through
-// handler.Handle (decide, append with the expected version, fsync per the
-// sync mode) on an embedded JetStream store, and, on the same embedded
-// server with the same sync mode, plain JetStream publishes of messages of
-// the same size. It prints a table and writes the same figures as JSON.
+// Command payoutbench measures the ledger beside the engines underneath
+// it, in one run, on one machine (docs/performance.md):
 //
-//	go run ./cmd/payoutbench                        # make bench: 1000 shops, 1/16/64 clients, 10 s each, sync always
-//	go run ./cmd/payoutbench -duration 5s -sync interval
-//	go run ./cmd/payoutbench -clients 64 -ops 50000 -raw none -cpuprofile cpu.prof
-//	go run ./cmd/payoutbench -workload replay -events 1000000   # make bench-replay: replay into each read-model store vs ReadAll (replay.go)
+//   - a realistic command mix across shops of the five platforms through
+//     handler.Handle in process (group commit, fsync before every
+//     acknowledgement by default), at each client count, across every shop
+//     and with every client on one shop; every outcome checked against
+//     the workload's model (an unexpected acceptance, refusal code or
+//     error fails the run);
 //
+//   - the same mix through payoutd's HTTP API (payoutd started in this
+//     process, keep-alive clients, per-account bearer tokens);
+//
+//   - while the ledger runs: projection lag, and append-to-NATS-consumer
+//     delivery;
+//
+//   - baselines: raw JetStream publishes with the same durability and
+//     expected-sequence headers, raw atomic batches of 100/500/1,000
+//     messages, a naive PostgreSQL InitiatePayout (SELECT ... FOR UPDATE,
+//     check, INSERT, durable cluster), each with the ratio ledger/baseline;
+//
+//   - -workload replay: a log of -events events replayed into every read
+//     model store, against raw ordered-consumer and ReadAll reads.
+//
+//     go run ./cmd/payoutbench                      # make bench (about 6-8 min)
+//     go run ./cmd/payoutbench -duration 3s -postgres=false -http=false
+//     go run ./cmd/payoutbench -sync interval
+//     go run ./cmd/payoutbench -clients 64 -rounds 1 -raw none -raw-batches none -cpuprofile cpu.prof
+//     go run ./cmd/payoutbench -workload replay -events 1000000   # make bench-replay
+//
+// It prints tables and writes the same figures as JSON (bench-results.json).
 // Every figure depends on the machine and on what else runs on it: the
 // output names both; re-run before relying on a number.
 package main

@@ -274,7 +274,7 @@ func (m *mode) open(ctx context.Context) error {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	m.setup.HeapBytes = ms.HeapAlloc
-	m.mix = newMixRun(h, timerSender{s: timers, retries: 100}, w, m.o.Seed)
+	m.mix = newMixRun(h, timerSender{s: timers}, w, m.o.Seed)
 	if m.ledgerConn, err = nats.Connect(m.store.ClientURL(), nats.Name("payoutbench-reader")); err != nil {
 		return fmt.Errorf("connect to the store's server: %w", err)
 	}

@@ -17,20 +17,22 @@ import (
 // commands' group-commit batches; payoutd's own timers share its handler
 // and do not.
 type timerSender struct {
-	s       commandSender
-	retries int // bound; the timers package retries at every tick, forever
+	s commandSender
 }
 
 func (t timerSender) Handle(ctx context.Context, cmd domain.Command, meta handler.Meta) (handler.Result, error) {
 	for attempt := 0; ; attempt++ {
 		res, err := t.s.Handle(ctx, cmd, meta)
-		if !errors.Is(err, handler.ErrConflict) || attempt >= t.retries {
+		// Like the timers package, which keeps the timer and tries again
+		// at its next tick for as long as it runs: the time it takes shows
+		// in the command's latency.
+		if !errors.Is(err, handler.ErrConflict) {
 			return res, err
 		}
 		select {
 		case <-ctx.Done():
-			return res, ctx.Err()
-		case <-time.After(time.Duration(attempt+1) * time.Millisecond):
+			return res, err
+		case <-time.After(time.Duration(min(attempt+1, 10)) * time.Millisecond):
 		}
 	}
 }
