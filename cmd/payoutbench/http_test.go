@@ -421,7 +421,7 @@ func TestHTTPRun(t *testing.T) {
 			}
 		}
 	}
-	want := map[string]int{kindMix: 1, kindMixOneShop: 1, kindHTTPMix: 1, kindHTTPMixOneShop: 1}
+	want := map[string]int{kindMix: 1, kindMixOneShop: 1, kindHTTPMix: 1, kindHTTPMixOneShop: 1, kindLogOrdered: 1, kindLogReplay: 1}
 	if len(kinds) != len(want) {
 		t.Fatalf("results %v, want %v", kinds, want)
 	}

@@ -158,6 +158,9 @@ func runMode(ctx context.Context, o options, sync string, rep *Report, p *printe
 		}
 	}
 	p.baselines(others, mixes)
+	if err := m.replayWholeLog(ctx, rep, p); err != nil {
+		return err
+	}
 	if m.setup.FsyncAfter, err = probeFsync(m.dir, 500, 2*time.Second); err != nil {
 		return err
 	}

@@ -105,7 +105,7 @@ func (p *printer) header(r *Report) {
 	if o.HTTP {
 		fmt.Fprintln(p.w, "over HTTP: the same mix through payoutd's API, payoutd in this process, after each sync mode's in-process runs (-http)")
 	}
-	fmt.Fprintln(p.w, "not here: replay (make bench-replay); an external payoutd (-target, not wired)")
+	fmt.Fprintln(p.w, "replay: of the whole log after the runs, into a memory store, against a raw ordered consumer (every store, 1M events: make bench-replay)")
 	size := o.Duration.String()
 	if o.Ops > 0 {
 		size = fmt.Sprintf("%d operations", o.Ops)
