@@ -119,6 +119,10 @@ func newFeed(r *Runtime, ins []*instance) *feed {
 	return f
 }
 
+// maxReplayRetries bounds the consecutive timed-out reads a replay
+// (StopAtHead) retries before it fails.
+const maxReplayRetries = 5
+
 // run catches up with ReadAll pages, then follows Subscribe. A source
 // error is retried with backoff from the last delivered position (the
 // members skip any overlap); with StopAtHead, or a closed store, it fails
@@ -134,8 +138,14 @@ func (f *feed) run(parent context.Context) {
 	go f.tick(ctx, stop)
 
 	backoff := 50 * time.Millisecond
+	replayRetries := 0 // consecutive timed-out reads retried during a replay
 	for {
+		from := f.next
 		err := f.catchUp(ctx)
+		if f.next > from {
+			// Progress: the counts are of consecutive failures.
+			replayRetries, backoff = 0, 50*time.Millisecond
+		}
 		f.drain()
 		if err == nil {
 			if f.rt.cfg.StopAtHead {
@@ -160,6 +170,11 @@ func (f *feed) run(parent context.Context) {
 		switch {
 		case errors.Is(err, errFeedDone), ctx.Err() != nil, !f.alive():
 			return
+		case f.rt.cfg.StopAtHead && errors.Is(err, context.DeadlineExceeded) && replayRetries < maxReplayRetries:
+			// A read that timed out (a store busy, a long GC pause of a
+			// replay holding millions of rows): a replay retries it from
+			// where it is a few times before giving up.
+			replayRetries++
 		case f.rt.cfg.StopAtHead, errors.Is(err, eventstore.ErrClosed):
 			// A replay reports the error; a closed store will not come
 			// back. Anything else (a broken connection) is retried.

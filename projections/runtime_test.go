@@ -3,6 +3,7 @@ package projections
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand"
 	"sync"
 	"sync/atomic"
@@ -434,4 +435,69 @@ func TestReadModelAheadOfTheLogIsRefused(t *testing.T) {
 	s := statusOf(rt, FundingBalancesName)
 	require.Equal(t, StateFailed, s.State)
 	require.Equal(t, uint64(len(evs)), s.Err.Position)
+}
+
+// timingOut answers some ReadAll calls with a deadline error, the way a
+// busy store's read times out: runs of inARow failing calls, starting at
+// every call number divisible by every; forever from call failFrom on
+// (when set).
+type timingOut struct {
+	Source
+	mu                      sync.Mutex
+	calls, fails, row       int
+	every, inARow, failFrom int
+}
+
+func (s *timingOut) ReadAll(ctx context.Context, from uint64, max int) ([]eventstore.RecordedEvent, error) {
+	if max == 1 {
+		// The runtime's head probes (HeadPosition) read one event: only
+		// the feed's pages time out, so that the runs are the feed's.
+		return s.Source.ReadAll(ctx, from, max)
+	}
+	s.mu.Lock()
+	s.calls++
+	failNow := (s.failFrom > 0 && s.calls >= s.failFrom) || s.calls%s.every == 0 || (s.row > 0 && s.row < s.inARow)
+	if failNow {
+		s.row++
+		s.fails++
+	} else {
+		s.row = 0
+	}
+	s.mu.Unlock()
+	if failNow {
+		return nil, fmt.Errorf("jetstream: read all: %w", context.DeadlineExceeded)
+	}
+	return s.Source.ReadAll(ctx, from, max)
+}
+
+func (s *timingOut) failures() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.fails
+}
+
+// A replay retries a read that timed out (up to maxReplayRetries times in a
+// row) and ends equal to a replay that met none; a read that keeps timing
+// out fails it at the position it reached.
+func TestReplayRetriesTimedOutReads(t *testing.T) {
+	seed, _ := seeded(t)
+	w := projtest.NewWorkload(seed)
+	w.Run(600)
+
+	src := &timingOut{Source: w.Log, every: 4, inARow: maxReplayRetries - 1}
+	st := NewMemoryStore()
+	rt := newRuntime(t, src, st, func(c *Config) { c.StopAtHead = true; c.PageSize = 100 }, All()...)
+	require.NoError(t, rt.Run(context.Background()))
+	require.GreaterOrEqual(t, src.failures(), maxReplayRetries, "reads timed out along the way")
+	requireEqualsReplay(t, w.Log, st, All()...)
+
+	stuck := &timingOut{Source: w.Log, every: 1 << 30, failFrom: 3}
+	rt2 := newRuntime(t, stuck, NewMemoryStore(), func(c *Config) { c.StopAtHead = true; c.PageSize = 100 }, NewQuotaUsage)
+	err := rt2.Run(context.Background())
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	s := statusOf(rt2, QuotaUsageName)
+	require.Equal(t, StateFailed, s.State)
+	require.Equal(t, "read", s.Err.Op)
+	require.Less(t, s.Applied, uint64(w.Log.Len()))
+	require.Equal(t, maxReplayRetries+1, stuck.failures(), "retried maxReplayRetries times, then failed")
 }
