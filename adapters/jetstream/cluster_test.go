@@ -1,7 +1,6 @@
 package jetstream_test
 
 import (
-	"context"
 	"fmt"
 	"net"
 	"strings"
@@ -33,6 +32,7 @@ func startCluster(t *testing.T) string {
 		routes = append(routes, fmt.Sprintf("nats-route://127.0.0.1:%d", p))
 	}
 	var urls []string
+	var servers []*server.Server
 	for i := range n {
 		s, err := server.NewServer(&server.Options{
 			ServerName: fmt.Sprintf("n%d", i+1), Host: "127.0.0.1", Port: -1,
@@ -48,16 +48,10 @@ func startCluster(t *testing.T) string {
 		})
 		require.True(t, s.ReadyForConnections(10*time.Second))
 		urls = append(urls, s.ClientURL())
+		servers = append(servers, s)
 	}
-	url := strings.Join(urls, ",")
-	_, js := rawJS(t, url)
-	require.Eventually(t, func() bool {
-		ctx, cancel := context.WithTimeout(t.Context(), 250*time.Millisecond)
-		defer cancel()
-		_, err := js.AccountInfo(ctx)
-		return err == nil
-	}, 30*time.Second, 50*time.Millisecond, "no JetStream meta leader")
-	return url
+	waitClusterReady(t, servers)
+	return strings.Join(urls, ",")
 }
 
 // TestReplicatedR3 runs the conformance suite against an R3 stream on a

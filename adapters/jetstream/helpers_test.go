@@ -126,3 +126,39 @@ func verifyAll(t *testing.T, s eventstore.Store) map[string][]eventstore.Recorde
 	}
 	return byStream
 }
+
+// waitClusterReady waits until a cluster's JetStream layer has one meta
+// leader that every server knows and follows, and every server answers a
+// JetStream API request from a client connected to it alone: a meta
+// leader seen through one server is not enough (CI saw an R3 stream
+// creation time out right after that weaker check).
+func waitClusterReady(t *testing.T, servers []*server.Server) {
+	t.Helper()
+	js := make([]njs.JetStream, len(servers))
+	for i, s := range servers {
+		_, js[i] = rawJS(t, s.ClientURL())
+	}
+	require.Eventually(t, func() bool {
+		leaders := 0
+		for _, s := range servers {
+			if !s.JetStreamIsCurrent() {
+				return false
+			}
+			if s.JetStreamIsLeader() {
+				leaders++
+			}
+		}
+		if leaders != 1 {
+			return false
+		}
+		for _, j := range js {
+			ctx, cancel := context.WithTimeout(t.Context(), 500*time.Millisecond)
+			_, err := j.AccountInfo(ctx)
+			cancel()
+			if err != nil {
+				return false
+			}
+		}
+		return true
+	}, time.Minute, 50*time.Millisecond, "the cluster's JetStream layer did not settle")
+}

@@ -106,15 +106,12 @@ func startNodes(t *testing.T) ([]*clusterNode, string) {
 			n.stop()
 		}
 	})
-	url := strings.Join(urls, ",")
-	_, js := rawJS(t, url)
-	require.Eventually(t, func() bool {
-		ctx, cancel := context.WithTimeout(t.Context(), 250*time.Millisecond)
-		defer cancel()
-		_, err := js.AccountInfo(ctx)
-		return err == nil
-	}, 30*time.Second, 50*time.Millisecond, "no JetStream meta leader")
-	return nodes, url
+	servers := make([]*server.Server, len(nodes))
+	for i, n := range nodes {
+		servers[i] = n.srv
+	}
+	waitClusterReady(t, servers)
+	return nodes, strings.Join(urls, ",")
 }
 
 // nodeLossPlan is how long the load runs around each fault.
@@ -148,12 +145,26 @@ func TestNodeLossUnderLoadLosesNothing(t *testing.T) {
 func runNodeLoss(t *testing.T, victim string, plan nodeLossPlan) {
 	ctx := t.Context()
 	nodes, url := startNodes(t)
-	open := func() *jetstream.Store {
-		s, err := jetstream.Open(ctx, jetstream.Config{URL: url, Replicas: 3, RequestTimeout: 2 * time.Second})
+	openWith := func(timeout time.Duration) *jetstream.Store {
+		s, err := jetstream.Open(ctx, jetstream.Config{URL: url, Replicas: 3, RequestTimeout: timeout})
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = s.Close() })
 		return s
 	}
+	// The stream is created with a patient timeout: an R3 stream on a
+	// cluster that just formed can take seconds (CI saw 2 s expire). The
+	// load then runs with a short one, so that commands time out and are
+	// retried while a node is down.
+	var created error
+	require.Eventually(t, func() bool {
+		var s *jetstream.Store
+		if s, created = jetstream.Open(ctx, jetstream.Config{URL: url, Replicas: 3, RequestTimeout: 10 * time.Second}); created != nil {
+			t.Logf("creating the R3 stream: %v (retrying)", created)
+			return false
+		}
+		return s.Close() == nil
+	}, time.Minute, 100*time.Millisecond, "creating the R3 stream: %v", created)
+	open := func() *jetstream.Store { return openWith(2 * time.Second) }
 	stores := []*jetstream.Store{open(), open()}
 
 	// Time runs fast: a shop's local day lasts 3 s of the test, so that the
@@ -170,6 +181,26 @@ func runNodeLoss(t *testing.T, victim string, plan nodeLossPlan) {
 	admin := domain.Actor{ID: "admin", Role: domain.RoleMain}
 	op := domain.Actor{ID: "ops", Role: domain.RoleOperator}
 	capAmount := decimal.RequireFromString(dailyCap)
+	// setUp sends a set-up command until it is accepted (with an
+	// idempotency key: a retry of one that was stored is answered as
+	// replayed): the new stream's leader may still be settling.
+	setUps := 0
+	setUp := func(a domain.Actor, c domain.Command) {
+		t.Helper()
+		setUps++
+		key := fmt.Sprintf("setup-%d", setUps)
+		var err error
+		for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+			cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			_, err = handlers[0].Handle(cctx, c, handler.Meta{Actor: a, IdempotencyKey: key})
+			cancel()
+			if err == nil || faulttest.Definite(err) {
+				break
+			}
+			t.Logf("set-up %s: %v (retrying)", c.CommandName(), err)
+		}
+		require.NoError(t, err, c.CommandName())
+	}
 	refs := make([]domain.Ref, shops)
 	for i := range refs {
 		refs[i] = domain.Ref{ShopRef: domain.ShopRef{Platform: domain.PlatformJD, ShopID: fmt.Sprintf("n%d", i)}}
@@ -182,14 +213,12 @@ func runNodeLoss(t *testing.T, victim string, plan nodeLossPlan) {
 			{admin, domain.TopUp{Ref: refs[i], Kind: domain.AccountWallet, Amount: decimal.RequireFromString("10000000")}},
 			{admin, domain.EnrollShop{Ref: refs[i], AcceptAgreement: true, Limits: domain.Limits{DailyAmount: &capAmount}}},
 		} {
-			_, err := handlers[0].Handle(ctx, step.c, handler.Meta{Actor: step.a})
-			require.NoError(t, err, step.c.CommandName())
+			setUp(step.a, step.c)
 		}
 		for k := range orders {
 			placed := base.Add(-time.Hour)
-			_, err := handlers[0].Handle(ctx, domain.RegisterOrder{Ref: refs[i], OrderID: fmt.Sprintf("O%d", k), Buyer: "b",
-				CashPaid: decimal.RequireFromString("500"), Status: domain.OrderPaid, PlacedAt: placed}, handler.Meta{Actor: op})
-			require.NoError(t, err)
+			setUp(op, domain.RegisterOrder{Ref: refs[i], OrderID: fmt.Sprintf("O%d", k), Buyer: "b",
+				CashPaid: decimal.RequireFromString("500"), Status: domain.OrderPaid, PlacedAt: placed})
 		}
 	}
 
@@ -302,6 +331,11 @@ func runNodeLoss(t *testing.T, victim string, plan nodeLossPlan) {
 	require.NoError(t, guard.Flush(ctx))
 	require.Eventually(t, caughtUp, 30*time.Second, 100*time.Millisecond, "replicas did not catch up")
 
+	// The checks read from two fresh connections with a patient request
+	// timeout: they measure what the log holds, not how fast a cluster
+	// that just re-formed answers (CI once saw a 2 s read time out on the
+	// consumer created right after the restarted node rejoined).
+	stores = []*jetstream.Store{openWith(15 * time.Second), openWith(15 * time.Second)}
 	rep, err := ledger.Check(ctx, stores[0])
 	require.NoError(t, err)
 	t.Logf("%s; %d attempts, %d without an answer (retried)", rep, attempts.Load(), timeouts.Load())

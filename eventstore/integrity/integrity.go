@@ -199,10 +199,10 @@ var ErrDamaged = errors.New("integrity: the event store is damaged")
 // lost tail undetectable) as opts.Mode says, and returns what it found.
 //
 // Errors: ctx's, eventstore.ErrClosed, or a store that fails to answer
-// (maxUnreadable consecutive read errors); damage is never an error but a
-// finding.
+// (maxUnreadable consecutive read errors, or a read that timed out
+// readRetries+1 times in a row); damage is never an error but a finding.
 func Check(ctx context.Context, store eventstore.Store, heads map[string]tailguard.Head, opts Options) (Report, error) {
-	c := &checker{store: store, opts: opts.withDefaults()}
+	c := &checker{store: patientStore{Store: store, backoff: retryBackoff}, opts: opts.withDefaults()}
 	c.rep.Mode = c.opts.Mode
 	var err error
 	if c.opts.Mode == Full {

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
@@ -118,4 +120,81 @@ func TestCheckFindings(t *testing.T) {
 		_, err = integrity.Check(ctx, closed, heads, integrity.Options{})
 		require.ErrorIs(t, err, eventstore.ErrClosed)
 	})
+}
+
+// timingOutStore fails its first n reads of each kind the way a store's
+// own request timeout fails while a cluster elects a leader.
+type timingOutStore struct {
+	eventstore.Store
+	n                     int64
+	reads, streams, heads *atomic.Int64
+}
+
+func timedOut(c *atomic.Int64, n int64) error {
+	if c.Add(1) <= n {
+		return fmt.Errorf("jetstream: read all: %w", context.DeadlineExceeded)
+	}
+	return nil
+}
+
+func (s timingOutStore) ReadAll(ctx context.Context, from uint64, max int) ([]eventstore.RecordedEvent, error) {
+	if err := timedOut(s.reads, s.n); err != nil {
+		return nil, err
+	}
+	return s.Store.ReadAll(ctx, from, max)
+}
+
+func (s timingOutStore) ReadStream(ctx context.Context, stream string, from uint64, max int) ([]eventstore.RecordedEvent, error) {
+	if err := timedOut(s.streams, s.n); err != nil {
+		return nil, err
+	}
+	return s.Store.ReadStream(ctx, stream, from, max)
+}
+
+func (s timingOutStore) Head(ctx context.Context, stream string) (uint64, eventstore.Hash, error) {
+	if err := timedOut(s.heads, s.n); err != nil {
+		return 0, eventstore.Hash{}, err
+	}
+	return s.Store.Head(ctx, stream)
+}
+
+// TestCheckRetriesReadsThatTimedOut: a read that timed out is tried again
+// (it changes nothing), up to integrity.ReadRetries times in a row; a store
+// that keeps timing out fails the check with the timeout, never with a
+// finding. CI saw an audit fail once on a 3-node cluster just after a
+// restarted node rejoined.
+func TestCheckRetriesReadsThatTimedOut(t *testing.T) {
+	defer integrity.SetRetryBackoff(time.Millisecond)()
+	ctx := context.Background()
+	s := openStore(t)
+	heads := map[string]tailguard.Head{}
+	for i := range 3 {
+		st := fmt.Sprintf("t.s%d", i)
+		res, err := s.Append(ctx, st, eventstore.NoStream, []eventstore.EventData{ev("A"), ev("B")})
+		require.NoError(t, err)
+		heads[st] = tailguard.Head{Version: res.LastVersion, Hash: res.LastHash}
+	}
+	noDecode := func(eventstore.RecordedEvent) error { return nil }
+	for _, m := range []integrity.Mode{integrity.Quick, integrity.Full} {
+		t.Run(fmt.Sprintf("mode %v", m), func(t *testing.T) {
+			newStore := func(n int64) timingOutStore {
+				return timingOutStore{Store: s, n: n, reads: new(atomic.Int64), streams: new(atomic.Int64), heads: new(atomic.Int64)}
+			}
+			flaky := newStore(integrity.ReadRetries)
+			rep, err := integrity.Check(ctx, flaky, heads, integrity.Options{Mode: m, Decode: noDecode})
+			require.NoError(t, err)
+			require.True(t, rep.OK(), "%v", rep.Findings)
+			require.Positive(t, flaky.reads.Load()+flaky.streams.Load()+flaky.heads.Load())
+
+			down := newStore(1 << 40)
+			_, err = integrity.Check(ctx, down, heads, integrity.Options{Mode: m, Decode: noDecode})
+			require.ErrorIs(t, err, context.DeadlineExceeded)
+			// Each read that failed was tried ReadRetries+1 times (quick
+			// mode reads heads concurrently, so several may have been).
+			for _, c := range []*atomic.Int64{down.reads, down.streams, down.heads} {
+				require.Zero(t, c.Load()%(integrity.ReadRetries+1), "every failed read tried exactly ReadRetries+1 times")
+			}
+			require.Positive(t, down.reads.Load()+down.streams.Load()+down.heads.Load())
+		})
+	}
 }
