@@ -3,6 +3,7 @@ package jetstream
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -51,7 +52,8 @@ func (s *Store) Subscribe(ctx context.Context, fromPosition uint64, fn func(even
 	if err != nil {
 		return s.subscribeErr(ctx, fmt.Errorf("jetstream: subscribe: %w", err))
 	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(pullBatch))
+	it, err := cons.Messages(jetstream.PullMaxMessages(pullBatch),
+		jetstream.PullExpiry(subscribeExpiry), jetstream.PullHeartbeat(subscribeHeartbeat))
 	if err != nil {
 		return s.subscribeErr(ctx, fmt.Errorf("jetstream: subscribe: %w", err))
 	}
@@ -82,6 +84,19 @@ func (s *Store) Subscribe(ctx context.Context, fromPosition uint64, fn func(even
 		next = max(next, seq+1)
 	}
 }
+
+// An ordered consumer notices a pull request that was lost (its consumer
+// not ready yet on a cluster that just elected a leader, a route that
+// dropped it) only when two heartbeats are missed, and then recreates
+// itself from the last delivered position. nats.go's default heartbeat for
+// ordered consumers is 5 s, so a live projection could stand still for 10 s
+// (an R3 conformance run in CI did); with these, for about 2 s. An idle
+// subscriber costs the server one heartbeat a second and one pull request
+// every 5 s.
+const (
+	subscribeExpiry    = 5 * time.Second
+	subscribeHeartbeat = time.Second
+)
 
 // subscribeErr prefers the reason Subscribe was stopped over the error it
 // caused.
