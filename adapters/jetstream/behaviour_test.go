@@ -339,3 +339,44 @@ func TestReadAllLargePagesMatchSmallPages(t *testing.T) {
 	require.NoError(t, err)
 	require.Zero(t, info.State.Consumers, "ReadAll deletes its consumers")
 }
+
+// A read asks the server for no more events than the cached head says the
+// stream holds (past the head the server would search the rest of the
+// log); when another process appended meanwhile, the read still returns
+// every event, interleaved with other streams' or not.
+func TestReadStreamPastAStaleCachedHead(t *testing.T) {
+	srv := startServer(t, t.TempDir())
+	a := openEmbedded(t, jetstream.Config{URL: srv.ClientURL()})
+	b := openEmbedded(t, jetstream.Config{URL: srv.ClientURL()})
+	x, other := streamID("grown"), streamID("other")
+	first := newEvs("Opened", 3)
+	_, err := a.Append(ctx10(t), x, eventstore.NoStream, first)
+	require.NoError(t, err)
+	got, err := a.ReadStream(ctx10(t), x, 1, 100) // a caches x's head: version 3
+	require.NoError(t, err)
+	require.Len(t, got, 3)
+
+	want := first
+	for i := range 4 {
+		_, err := b.Append(ctx10(t), other, eventstore.Any, newEvs("Between", 2))
+		require.NoError(t, err)
+		more := newEvs("Grown", i+1)
+		_, err = b.Append(ctx10(t), x, eventstore.ExpectedVersion(len(want)), more)
+		require.NoError(t, err)
+		want = append(want, more...)
+	}
+	for _, from := range []uint64{1, 2, 3, 4} {
+		got, err := a.ReadStream(ctx10(t), x, from, 100)
+		require.NoError(t, err)
+		require.Len(t, got, len(want)-int(from)+1, "from %d", from)
+		for i, r := range got {
+			require.Equal(t, want[int(from)-1+i].ID, r.ID)
+			require.Equal(t, from+uint64(i), r.Version)
+		}
+	}
+	// A page smaller than the stream still ends where asked.
+	got, err = a.ReadStream(ctx10(t), x, 2, 5)
+	require.NoError(t, err)
+	require.Len(t, got, 5)
+	require.Equal(t, uint64(6), got[4].Version)
+}

@@ -111,7 +111,18 @@ func (s *Store) readStream(ctx context.Context, stream string, from uint64, max 
 	out := make([]eventstore.RecordedEvent, 0, min(max, int(h.version-from)+1))
 	for len(out) < max {
 		got := 0
-		pending, err := s.getBatch(ctx, directGetRequest{Seq: seq, NextFor: s.subj.filter(stream), Batch: min(max-len(out)+int(skip), maxBatchGet), MaxBytes: maxBatchBytes},
+		// Ask for no more than the head says there is: after a stream's
+		// last event the server would search the rest of the log for
+		// another one, message by message when most subjects in a block
+		// are distinct (one per shop and event type): about a millisecond
+		// per shop load measured on a log of 20,000 shops. If the stream
+		// grew past h meanwhile, the server reports it as pending and the
+		// loop reads on.
+		want := max - len(out)
+		if next := from + uint64(len(out)); next <= h.version {
+			want = min(want, int(h.version-next+1))
+		}
+		pending, err := s.getBatch(ctx, directGetRequest{Seq: seq, NextFor: s.subj.filter(stream), Batch: min(want+int(skip), maxBatchGet), MaxBytes: maxBatchBytes},
 			func(r eventstore.RecordedEvent) error {
 				got++
 				if r.Stream == stream && r.Version < from && skip > 0 {

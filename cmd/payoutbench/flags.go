@@ -169,8 +169,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	switch {
 	case o.Workload == "payout" && len(o.RawBatches) > 0 && slices.Max(o.RawBatches) > max(o.Shops, slices.Max(o.Clients)):
 		return o, errors.New("-raw-batches: a batch's messages go to different shops: at most max(-shops, -clients)")
-	case o.Shops < 1 || o.Shops > 99999:
-		return o, errors.New("-shops: from 1 to 99999")
+	case o.Shops < 1 || o.Shops > 1_000_000:
+		return o, errors.New("-shops: from 1 to 1,000,000")
 	case o.Orders < 1 || o.Orders > 100000:
 		return o, errors.New("-orders: from 1 to 100000")
 	case o.Ops < 0:
