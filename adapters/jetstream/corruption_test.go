@@ -771,8 +771,17 @@ func TestReadersStopAtADamagedPosition(t *testing.T) {
 			ctx, cancel := context.WithCancel(t.Context())
 			done := make(chan error, 1)
 			go func() { done <- live.Run(ctx) }()
+			// Every predicate first requires every projection: before Run
+			// has loaded them, Status is empty and a loop over it holds
+			// vacuously (CI once passed both waits that way, then saw
+			// the projections still catching up).
+			nproj := len(projections.All())
 			applied := func() bool {
-				for _, st := range live.Status() {
+				sts := live.Status()
+				if len(sts) != nproj {
+					return false
+				}
+				for _, st := range sts {
 					if st.Applied != first-1 {
 						return false
 					}
@@ -781,7 +790,11 @@ func TestReadersStopAtADamagedPosition(t *testing.T) {
 			}
 			require.Eventually(t, applied, 10*time.Second, 5*time.Millisecond)
 			require.Eventually(t, func() bool {
-				for _, st := range live.Status() {
+				sts := live.Status()
+				if len(sts) != nproj {
+					return false
+				}
+				for _, st := range sts {
 					if st.State != projections.StateFailed || !errors.Is(st.Err, projections.ErrGap) || st.Err.Position != first {
 						return false
 					}

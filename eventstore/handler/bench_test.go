@@ -3,6 +3,7 @@ package handler_test
 import (
 	"context"
 	"fmt"
+	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -16,31 +17,38 @@ import (
 )
 
 // BenchmarkInitiatePayout measures accepted InitiatePayout per second and
-// the p99 of Handle on the real embedded store (fsync before every
-// acknowledgement), with group commit off and on, for several client
-// counts, spread over 1,000 shops or all on one. Run with make bench, e.g.
+// the p99 of Handle on the real embedded store, fsync before every
+// acknowledgement (always, the default) or in the background (interval),
+// with group commit off and on, for several client counts, spread over
+// 1,000 shops or all on one. E.g.
 //
-//	go test ./eventstore/handler/ -run '^$' -bench InitiatePayout -benchtime 3s
+//	go test ./eventstore/handler/ -run '^$' -bench 'InitiatePayout/always' -benchtime 3s
 func BenchmarkInitiatePayout(b *testing.B) {
-	for _, shops := range []int{1000, 1} {
-		// Every payout goes to an order of its own (a first payout: one
-		// event) until the orders run out; then duplicates add a warning
-		// event and make every command a multi-event atomic batch.
-		orders := 64
-		if shops == 1 {
-			orders = 40_000
-		}
-		store := openBenchStore(b)
-		refs := setupBenchShops(b, store, shops, orders)
-		var used atomic.Int64 // payouts so far on this store, across runs
-		for _, mode := range []struct {
-			name string
-			gc   handler.GroupCommit
-		}{{"off", handler.GroupCommitOff}, {"on", handler.GroupCommitOn}} {
-			for _, clients := range []int{1, 16, 64, 256} {
-				b.Run(fmt.Sprintf("%s/clients=%d/shops=%d", mode.name, clients, shops), func(b *testing.B) {
-					benchPayouts(b, store, refs, orders, &used, mode.gc, clients)
-				})
+	for _, sync := range []jetstream.Sync{jetstream.SyncAlways, jetstream.SyncInterval} {
+		for _, shops := range []int{1000, 1} {
+			// Every payout goes to an order of its own (a first payout: one
+			// event) until the orders run out; then duplicates add a warning
+			// event and make every command a multi-event atomic batch.
+			orders := 64
+			if shops == 1 {
+				orders = 40_000
+			}
+			var store eventstore.Store
+			var refs []domain.Ref
+			var used atomic.Int64 // payouts so far on this store, across runs
+			for _, mode := range []struct {
+				name string
+				gc   handler.GroupCommit
+			}{{"off", handler.GroupCommitOff}, {"on", handler.GroupCommitOn}} {
+				for _, clients := range []int{1, 16, 64, 256} {
+					b.Run(fmt.Sprintf("%s/%s/clients=%d/shops=%d", sync, mode.name, clients, shops), func(b *testing.B) {
+						if store == nil { // set up on the first run that -bench selects
+							store = openBenchStore(b, sync)
+							refs = setupBenchShops(b, store, shops, orders)
+						}
+						benchPayouts(b, store, refs, orders, &used, mode.gc, clients)
+					})
+				}
 			}
 		}
 	}
@@ -108,15 +116,25 @@ func benchPayouts(b *testing.B, store eventstore.Store, refs []domain.Ref, order
 	}
 }
 
-func openBenchStore(b *testing.B) eventstore.Store {
+func openBenchStore(b *testing.B, sync jetstream.Sync) eventstore.Store {
 	b.Helper()
-	s, err := jetstream.Open(context.Background(), jetstream.Config{DataDir: b.TempDir()})
+	// Not b.TempDir nor b.Cleanup: the store outlives the sub-benchmark
+	// that opened it (the others of its sync mode and shop count use it).
+	dir, err := os.MkdirTemp("", "handler-bench-")
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { s.Close() })
+	s, err := jetstream.Open(context.Background(), jetstream.Config{DataDir: dir, Sync: sync})
+	if err != nil {
+		b.Fatal(err)
+	}
+	benchStores = append(benchStores, func() { s.Close(); os.RemoveAll(dir) })
 	return s
 }
+
+// benchStores close the benchmark's stores when the test binary ends
+// (TestMain).
+var benchStores []func()
 
 // setupBenchShops registers, funds and enrolls shops with orders, with
 // group commit and many clients (quick).

@@ -32,7 +32,11 @@ func TestMain(m *testing.M) {
 	if arg := os.Getenv(crashChildEnv); arg != "" {
 		os.Exit(crashChild(arg))
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	for _, closeStore := range benchStores {
+		closeStore()
+	}
+	os.Exit(code)
 }
 
 const (
