@@ -211,10 +211,8 @@ func (in *instance) setState(gen uint64, s State) {
 	in.mu.Unlock()
 }
 
-// retire: a newer version took over. The model is released.
-func (in *instance) retire() {
-	in.mu.Lock()
+// retireLocked (mu held): a newer version took over. The model is released.
+func (in *instance) retireLocked() {
 	in.setStateLocked(StateRetired, nil)
 	in.proj = nil
-	in.mu.Unlock()
 }

@@ -490,15 +490,25 @@ func (r *Runtime) maybeTakeover(g *instance, caughtUp bool) {
 		return
 	}
 	g.building.Store(false)
+	// The switch and the retirement are one step for observers: Status
+	// never shows the new version serving beside a live old one. Lock
+	// order: instance, then runtime (Read releases the runtime's lock
+	// before it takes the instance's).
+	if blue != nil {
+		blue.mu.Lock()
+	}
 	r.mu.Lock()
 	old := r.stored[name]
 	r.active[name] = g
 	r.stored[name] = g.schema.Version
-	r.mu.Unlock()
-	r.cfg.Logf("projection %s: v%d took over from v%d at position %d", name, g.schema.Version, old, g.appliedPos())
 	if blue != nil {
-		blue.retire()
+		blue.retireLocked()
 	}
+	r.mu.Unlock()
+	if blue != nil {
+		blue.mu.Unlock()
+	}
+	r.cfg.Logf("projection %s: v%d took over from v%d at position %d", name, g.schema.Version, old, g.appliedPos())
 	if old != 0 && old != g.schema.Version {
 		if err := r.cfg.Store.Drop(ctx, name, old); err != nil {
 			r.cfg.Logf("projection %s: dropping retired v%d: %v", name, old, err)
