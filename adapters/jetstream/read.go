@@ -314,25 +314,42 @@ const pullBatch = 1000
 // readAllConsumer appends to out the events from seq on, until out holds
 // max or the log's end as of the consumer's creation. At a skipped
 // position it returns out so far with a *GapError.
+//
+// It reads through an ordered consumer (ephemeral, in memory, no acks), as
+// Subscribe does, with short pulls and heartbeats: a consumer that stops
+// delivering (on a cluster, one placed on a node that just rejoined; CI
+// saw a page wait for its first message until its 15 s timeout) is
+// noticed within about 2 s and recreated from the last delivered position,
+// possibly elsewhere, instead of failing the page.
 func (s *Store) readAllConsumer(ctx context.Context, seq uint64, max int, out []eventstore.RecordedEvent) ([]eventstore.RecordedEvent, error) {
-	cons, err := s.stream.CreateConsumer(ctx, jetstream.ConsumerConfig{
+	cons, err := s.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
+		FilterSubjects:    []string{s.subj.all()},
 		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
 		OptStartSeq:       seq,
-		AckPolicy:         jetstream.AckNonePolicy,
-		FilterSubject:     s.subj.all(),
-		MemoryStorage:     true,
-		Replicas:          1,
 		InactiveThreshold: time.Minute, // if the delete below is lost
 	})
 	if err != nil {
 		return nil, s.failed(fmt.Errorf("jetstream: read all: %w", err))
 	}
-	info := cons.CachedInfo()
+	it, err := cons.Messages(jetstream.PullMaxMessages(int(min(uint64(max-len(out)), pullBatch))),
+		jetstream.PullExpiry(subscribeExpiry), jetstream.PullHeartbeat(subscribeHeartbeat))
+	if err != nil {
+		return nil, s.failed(fmt.Errorf("jetstream: read all: %w", err))
+	}
+	info := cons.CachedInfo() // the consumer is created by Messages
 	defer func() {
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.RequestTimeout)
-		defer cancel()
-		_ = s.js.DeleteConsumer(ctx, s.cfg.StreamName, info.Name)
+		it.Stop()
+		// The current consumer (one replaced by a reset is deleted by the
+		// client library).
+		if cur := cons.CachedInfo(); cur != nil {
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.RequestTimeout)
+			defer cancel()
+			_ = s.js.DeleteConsumer(ctx, s.cfg.StreamName, cur.Name)
+		}
 	}()
+	if info == nil {
+		return nil, fmt.Errorf("jetstream: read all: ordered consumer without info")
+	}
 	want := min(uint64(max-len(out)), info.NumPending)
 	if want == 0 {
 		return out, nil
@@ -340,11 +357,6 @@ func (s *Store) readAllConsumer(ctx context.Context, seq uint64, max int, out []
 	// One allocation for the page instead of growing it by doubling (a
 	// replay's pages of 10,000 copied the events about 14 times).
 	out = slices.Grow(out, int(want))
-	it, err := cons.Messages(jetstream.PullMaxMessages(int(min(want, pullBatch))))
-	if err != nil {
-		return nil, s.failed(fmt.Errorf("jetstream: read all: %w", err))
-	}
-	defer it.Stop()
 	for range want {
 		m, err := it.Next(jetstream.NextContext(ctx))
 		if err != nil {
