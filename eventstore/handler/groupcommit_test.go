@@ -18,20 +18,39 @@ import (
 	"github.com/payoutledger/ledger/eventstore/handler"
 )
 
-// hookStore is the real store with a seam in front of AppendBatch: a test
-// can hold a batch, fail it, or let another writer in before it.
+// hookStore is the real store with a seam in front of Append and
+// AppendBatch (an Append is seen as a batch of one request): a test can
+// hold an append, fail it, or let another writer in before it.
 type hookStore struct {
 	*jetstream.Store
-	mu     sync.Mutex
-	hook   func(call int, reqs []eventstore.AppendRequest) error // nil: pass through
-	calls  int
-	events []int // events per AppendBatch call
-	bytes  []int // body bytes per call
+	mu      sync.Mutex
+	hook    func(call int, reqs []eventstore.AppendRequest) error // nil: pass through
+	calls   int
+	events  []int // events per call
+	bytes   []int // body bytes per call
+	batches int   // calls that were AppendBatch
 }
 
 func (s *hookStore) AppendBatch(ctx context.Context, reqs []eventstore.AppendRequest) ([]eventstore.AppendResult, error) {
+	if err := s.before(reqs, true); err != nil {
+		return nil, err
+	}
+	return s.Store.AppendBatch(ctx, reqs)
+}
+
+func (s *hookStore) Append(ctx context.Context, stream string, expected eventstore.ExpectedVersion, events []eventstore.EventData) (eventstore.AppendResult, error) {
+	if err := s.before([]eventstore.AppendRequest{{Stream: stream, Expected: expected, Events: events}}, false); err != nil {
+		return eventstore.AppendResult{}, err
+	}
+	return s.Store.Append(ctx, stream, expected, events)
+}
+
+func (s *hookStore) before(reqs []eventstore.AppendRequest, batch bool) error {
 	s.mu.Lock()
 	s.calls++
+	if batch {
+		s.batches++
+	}
 	call, hook := s.calls, s.hook
 	n, b := 0, 0
 	for _, r := range reqs {
@@ -44,18 +63,16 @@ func (s *hookStore) AppendBatch(ctx context.Context, reqs []eventstore.AppendReq
 	s.bytes = append(s.bytes, b)
 	s.mu.Unlock()
 	if hook != nil {
-		if err := hook(call, reqs); err != nil {
-			return nil, err
-		}
+		return hook(call, reqs)
 	}
-	return s.Store.AppendBatch(ctx, reqs)
+	return nil
 }
 
 // arm installs a hook counting calls from now on (call 1 is the next).
 func (s *hookStore) arm(hook func(call int, reqs []eventstore.AppendRequest) error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.calls, s.events, s.bytes, s.hook = 0, nil, nil, hook
+	s.calls, s.batches, s.events, s.bytes, s.hook = 0, 0, nil, nil, hook
 }
 
 func (s *hookStore) sizes() (events, bytes []int) {
@@ -142,10 +159,16 @@ func TestBatchWithOneStaleStreamCommitsItsNeighbours(t *testing.T) {
 		// anonymous: the store's conflict error does not name the stream,
 		// so the handler reads every head of the batch.
 		anonymous bool
+		// oneByOne: the batch is small enough to go out as one append per
+		// command (the default threshold); otherwise it is one atomic
+		// batch (Config.SmallBatch -1).
+		oneByOne bool
 	}{
 		{name: "re-decided command fits the limit", otherAmount: "30"},
 		{name: "re-decided command over the limit is refused", otherAmount: "60", wantCode: "jd.limits"},
 		{name: "stale stream found by reading heads", otherAmount: "60", wantCode: "jd.limits", anonymous: true},
+		{name: "small batch appended one by one: re-decided command fits", otherAmount: "30", oneByOne: true},
+		{name: "small batch appended one by one: re-decided command refused", otherAmount: "60", wantCode: "jd.limits", oneByOne: true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -154,7 +177,11 @@ func TestBatchWithOneStaleStreamCommitsItsNeighbours(t *testing.T) {
 			clk := &fakeClock{now: start}
 			var headsMu sync.Mutex
 			heads := map[string]uint64{}
-			h1 := handler.New(store, handler.Config{Clock: clk.Now, OnAppend: func(stream string, v uint64, _ eventstore.Hash) {
+			small := -1
+			if tc.oneByOne {
+				small = 0
+			}
+			h1 := handler.New(store, handler.Config{Clock: clk.Now, SmallBatch: small, OnAppend: func(stream string, v uint64, _ eventstore.Hash) {
 				headsMu.Lock()
 				defer headsMu.Unlock()
 				require.Greater(t, v, heads[stream], "heads are reported in order")
@@ -213,6 +240,14 @@ func TestBatchWithOneStaleStreamCommitsItsNeighbours(t *testing.T) {
 			}
 			stats := h1.Stats()
 			require.GreaterOrEqual(t, stats.Conflicts, int64(1))
+			store.mu.Lock()
+			calls, batches := store.calls, store.batches
+			store.mu.Unlock()
+			if tc.oneByOne {
+				require.Zero(t, batches, "a small batch goes out as plain appends")
+			} else {
+				require.Equal(t, calls, batches, "every commit is an atomic batch")
+			}
 
 			// Every head h1 stored was reported, up to the streams' ends
 			// (the stale stream's last event may be h2's).

@@ -83,6 +83,9 @@ const (
 	// InitiatePayout across 1,000 shops: 64 clients 9.2k/s with 1 against
 	// 7.9k/s with 4, 256 clients the same; docs/performance.md).
 	DefaultMaxInflightBatches = 1
+	// DefaultSmallBatch: below this many commands an atomic batch costs
+	// more than plain appends in parallel (docs/performance.md).
+	DefaultSmallBatch = 8
 )
 
 // Config tunes a Handler. Zero values take the defaults.
@@ -116,6 +119,11 @@ type Config struct {
 	// DefaultMaxInflightBatches). Keep it below the store's own cap
 	// (jetstream.Config.MaxInflightBatches, 32 by default).
 	MaxInflightBatches int
+	// SmallBatch: a batch of at most this many single-event commands on
+	// distinct shops goes out as one plain append per command, in
+	// parallel, instead of one atomic batch (default DefaultSmallBatch;
+	// -1: always an atomic batch).
+	SmallBatch int
 	// CommitTimeout bounds one batch's append (default 30 s). Batches do
 	// not run on a caller's context: a cancelled caller must not abort
 	// its neighbours' commit.
@@ -210,6 +218,9 @@ func New(store eventstore.Store, cfg Config) *Handler {
 	}
 	if cfg.MaxInflightBatches <= 0 {
 		cfg.MaxInflightBatches = DefaultMaxInflightBatches
+	}
+	if cfg.SmallBatch == 0 {
+		cfg.SmallBatch = DefaultSmallBatch
 	}
 	if cfg.CommitTimeout <= 0 {
 		cfg.CommitTimeout = 30 * time.Second
