@@ -17,8 +17,42 @@ import (
 
 // startCluster runs a 3-node JetStream cluster on loopback ports and
 // returns its client URLs once a meta leader is elected.
+//
+// The route ports are found free and then closed before the servers bind
+// them, so another test process can take one in between: a server that
+// cannot bind its route port is never ready. Such a start is torn down
+// and tried again on fresh ports (the test failed 1 in ~20 runs of the
+// parallel make test before this).
 func startCluster(t *testing.T) string {
 	t.Helper()
+	for attempt := 1; ; attempt++ {
+		servers, ok := tryStartCluster(t)
+		if ok {
+			t.Cleanup(func() {
+				for _, s := range servers {
+					s.Shutdown()
+					s.WaitForShutdown()
+				}
+			})
+			waitClusterReady(t, servers)
+			var urls []string
+			for _, s := range servers {
+				urls = append(urls, s.ClientURL())
+			}
+			return strings.Join(urls, ",")
+		}
+		for _, s := range servers {
+			s.Shutdown()
+			s.WaitForShutdown()
+		}
+		require.Less(t, attempt, 3, "a 3-node cluster never became ready for connections")
+		t.Logf("cluster start %d: a node was not ready (route port taken?); again on fresh ports", attempt)
+	}
+}
+
+// tryStartCluster starts the nodes; ok is false if one is not ready for
+// connections (servers holds those started, to shut down).
+func tryStartCluster(t *testing.T) (servers []*server.Server, ok bool) {
 	const n = 3
 	ports := make([]int, n)
 	for i := range ports {
@@ -31,8 +65,6 @@ func startCluster(t *testing.T) string {
 	for _, p := range ports {
 		routes = append(routes, fmt.Sprintf("nats-route://127.0.0.1:%d", p))
 	}
-	var urls []string
-	var servers []*server.Server
 	for i := range n {
 		s, err := server.NewServer(&server.Options{
 			ServerName: fmt.Sprintf("n%d", i+1), Host: "127.0.0.1", Port: -1,
@@ -42,16 +74,12 @@ func startCluster(t *testing.T) string {
 		})
 		require.NoError(t, err)
 		s.Start()
-		t.Cleanup(func() {
-			s.Shutdown()
-			s.WaitForShutdown()
-		})
-		require.True(t, s.ReadyForConnections(10*time.Second))
-		urls = append(urls, s.ClientURL())
 		servers = append(servers, s)
+		if !s.ReadyForConnections(10 * time.Second) {
+			return servers, false
+		}
 	}
-	waitClusterReady(t, servers)
-	return strings.Join(urls, ",")
+	return servers, true
 }
 
 // TestReplicatedR3 runs the conformance suite against an R3 stream on a
