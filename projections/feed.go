@@ -93,7 +93,18 @@ func (f *feed) dispatch() {
 		f.inflight.Add(1)
 		m.queue <- f.batch
 	}
-	f.batch = make([]domain.Event, 0, applyBatch)
+	// Live, each event is handed over alone: a page-sized array per event
+	// (512 events, ~140 KB) was most of a following payoutd's allocation.
+	f.batch = make([]domain.Event, 0, f.nextBatchCap())
+}
+
+// nextBatchCap is the room of the next batch: a page while catching up,
+// one event when live.
+func (f *feed) nextBatchCap() int {
+	if f.live {
+		return 1
+	}
+	return applyBatch
 }
 
 // drain hands the pending batch over and waits until every member applied
