@@ -28,8 +28,9 @@ test: vet depcheck ## every test, with the race detector
 test-short:
 	$(GO) test -count=1 -short $(PKGS)
 
-bench: ## the command mix in process and over HTTP vs raw JetStream publishes and batches and a naive PostgreSQL payout, one run (about 6-8 min; table + bench-results.json; docs/performance.md)
+bench: ## the command mix, then InitiatePayout alone (fsync and interval), in process and over HTTP vs raw JetStream publishes and batches (and a naive PostgreSQL payout), two runs (about 15 min; tables + bench-results.json, bench-initiate.json; docs/performance.md)
 	$(GO) run ./cmd/payoutbench
+	$(GO) run ./cmd/payoutbench -mix initiate -sync always,interval -postgres=false -json bench-initiate.json
 
 bench-replay: ## replay of a 1M-event log into each read-model store vs ReadAll of the same log, one run (table + bench-results.json; docs/performance.md)
 	$(GO) run ./cmd/payoutbench -workload replay -events 1000000

@@ -11,6 +11,13 @@ import (
 	"time"
 
 	"github.com/payoutledger/ledger/adapters/jetstream"
+	"github.com/payoutledger/ledger/domain"
+)
+
+// The payout workload's mixes (-mix).
+const (
+	mixFull     = "full"
+	mixInitiate = "initiate"
 )
 
 // options are the command's flags, as parsed.
@@ -35,15 +42,19 @@ type options struct {
 	JSON         string        `json:"-"`
 	CPUProfile   string        `json:"-"`
 	Workload     string        `json:"workload"`
-	Events       int64         `json:"events,omitempty"`        // -workload replay
-	Stores       []string      `json:"replay_stores,omitempty"` // -workload replay
-	OneShop      bool          `json:"one_shop"`                // the mix again with every client on one shop
-	RawBatches   []int         `json:"raw_batches,omitempty"`   // atomic batch sizes of the raw batch baseline
-	Postgres     bool          `json:"postgres"`                // the naive PostgreSQL baseline
-	Follow       bool          `json:"follow"`                  // projections and a NATS consumer follow the log
-	HTTP         bool          `json:"http"`                    // the mix again over payoutd's HTTP API (http_mode.go)
-	Target       string        `json:"target,omitempty"`        // payoutd over HTTP (target.go)
-	Token        string        `json:"-"`
+	// Mix: full (the command mix) or initiate (InitiatePayout alone, JD
+	// shops: the group-commit targets of docs/performance.md).
+	Mix           string   `json:"mix,omitempty"`
+	OneShopOrders int      `json:"one_shop_orders,omitempty"` // orders of the one shop at setup (0: -orders)
+	Events        int64    `json:"events,omitempty"`          // -workload replay
+	Stores        []string `json:"replay_stores,omitempty"`   // -workload replay
+	OneShop       bool     `json:"one_shop"`                  // the mix again with every client on one shop
+	RawBatches    []int    `json:"raw_batches,omitempty"`     // atomic batch sizes of the raw batch baseline
+	Postgres      bool     `json:"postgres"`                  // the naive PostgreSQL baseline
+	Follow        bool     `json:"follow"`                    // projections and a NATS consumer follow the log
+	HTTP          bool     `json:"http"`                      // the mix again over payoutd's HTTP API (http_mode.go)
+	Target        string   `json:"target,omitempty"`          // payoutd over HTTP (target.go)
+	Token         string   `json:"-"`
 
 	plats []*platform
 }
@@ -71,7 +82,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.Uint64Var(&o.Seed, "seed", 0, "seed of the workload's random choices (0: from the clock; printed)")
 	fs.StringVar(&o.JSON, "json", "bench-results.json", "write the results as JSON to this file (empty: do not)")
 	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the measured runs (setup excluded) to this file; with several sync modes, one file per mode; replay: the read and replay phases (log building excluded)")
-	fs.StringVar(&o.Workload, "workload", "payout", "payout: InitiatePayout through the handler against raw publishes; replay: build a log of -events events, then ReadAll it and replay it into each -stores (one store, the first -sync; -clients, -raw, -duration, -ops, -rounds, -setup do not apply)")
+	fs.StringVar(&o.Mix, "mix", mixFull, "payout workload: full (the command mix: lifecycle steps, probes refused by construction, payouts and collection cards on every platform) or initiate (InitiatePayout alone on JD shops, a fresh order or payout type each: every command one event; -follow off and 128 orders per shop unless set)")
+	fs.IntVar(&o.OneShopOrders, "one-shop-orders", 0, "orders of the one shop (-one-shop) at setup (default: -orders; -mix initiate: 40000, for 200,000 payouts without a RegisterOrder)")
+	fs.StringVar(&o.Workload, "workload", "payout", "payout: the mix (-mix) through the handler against raw publishes and batches; replay: build a log of -events events, then ReadAll it and replay it into each -stores (one store, the first -sync; -clients, -raw, -duration, -ops, -rounds, -setup do not apply)")
 	fs.Int64Var(&o.Events, "events", 1_000_000, "replay: events in the log (spread over -shops shops, raised to one shop per 1,500 events)")
 	fs.StringVar(&stores, "stores", "memory,embedded,postgres", "replay: read-model stores to replay into, in this order: memory, embedded, postgres (a throwaway cluster, as the tests start)")
 	fs.BoolVar(&o.OneShop, "one-shop", true, "also run the mix with every client on one JD shop, at each -clients")
@@ -83,6 +96,26 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.Token, "token", "", "bearer token for -target")
 	if err := fs.Parse(args); err != nil {
 		return o, err
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	switch o.Mix {
+	case mixFull:
+	case mixInitiate:
+		if plats == "" {
+			plats = "jd"
+		}
+		if o.Orders == 0 {
+			o.Orders = 128
+		}
+		if o.OneShopOrders == 0 {
+			o.OneShopOrders = 40_000
+		}
+		if !set["follow"] {
+			o.Follow = false
+		}
+	default:
+		return o, fmt.Errorf("-mix: %q is not %s or %s", o.Mix, mixFull, mixInitiate)
 	}
 	if err := checkTarget(o.Target, o.Token); err != nil {
 		return o, err
@@ -173,6 +206,10 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, errors.New("-shops: from 1 to 1,000,000")
 	case o.Orders < 1 || o.Orders > 100000:
 		return o, errors.New("-orders: from 1 to 100000")
+	case o.OneShopOrders < 0 || o.OneShopOrders > 1_000_000:
+		return o, errors.New("-one-shop-orders: from 0 to 1,000,000")
+	case o.Mix == mixInitiate && slices.ContainsFunc(o.plats, func(p *platform) bool { return p.id != domain.PlatformJD }):
+		return o, errors.New("-mix initiate: JD shops only (-platforms jd): the other platforms' per-order counts, rates and daily caps would make RegisterOrders or refusals of part of the commands")
 	case o.Ops < 0:
 		return o, errors.New("-ops: not negative")
 	case o.Ops == 0 && o.Duration <= 0:

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -38,6 +40,11 @@ type HTTPSetup struct {
 	// CatchUpSeconds: payoutd's projections reading the setup's events.
 	CatchUpSeconds float64 `json:"projections_catch_up_seconds"`
 	HeapBytes      uint64  `json:"heap_after_setup_bytes"`
+	// CPUProfile, CPUProfileTop: -cpuprofile of the HTTP runs' slices
+	// (benchmark clients and payoutd, one process), as for the in-process
+	// runs.
+	CPUProfile    string `json:"cpu_profile,omitempty"`
+	CPUProfileTop string `json:"cpu_profile_top,omitempty"`
 }
 
 // httpMode is one sync mode's HTTP part of the benchmark: payoutd in this
@@ -49,6 +56,7 @@ type httpMode struct {
 	svc    *payoutd.Service
 	mix    *mixRun
 	head   uint64 // the log's last position read so far (logHead)
+	prof   *profiler
 }
 
 // httpSlack bounds a wait for payoutd's projections.
@@ -71,6 +79,7 @@ func runHTTPMode(ctx context.Context, o options, sync string, rep *Report, p *pr
 		hs.DataDir += " (temporary, removed at exit)"
 	}
 	w := newWorkload(o.Shops, o.Orders, o.plats, "S")
+	w.giveOneShopOrders(o.OneShopOrders)
 	fmt.Fprintf(stderr, "payoutbench: %s over HTTP: issuing tokens for %d shops...\n", sync, o.Shops)
 	t := time.Now()
 	book, err := issueTokens(ctx, tokens.DefaultPath(dir), w, t)
@@ -96,6 +105,12 @@ func runHTTPMode(ctx context.Context, o options, sync string, rep *Report, p *pr
 	}()
 	hs.Addr = svc.HTTPAddr()
 	hm := &httpMode{o: o, sync: sync, stderr: stderr, svc: svc}
+	if o.CPUProfile != "" {
+		if hm.prof, err = newProfiler(); err != nil {
+			return err
+		}
+		defer func() { hm.prof.stop(); os.RemoveAll(hm.prof.dir) }() // after an error; finish has removed it otherwise
+	}
 	timers, err := hm.setUp(ctx, w, &hs)
 	if err != nil {
 		return err
@@ -105,7 +120,7 @@ func runHTTPMode(ctx context.Context, o options, sync string, rep *Report, p *pr
 		return err
 	}
 	defer sender.close()
-	hm.mix = newMixRun(sender, timerSender{s: timers}, w, o.Seed)
+	hm.mix = newMixRun(sender, timerSender{s: timers}, w, o.Seed, o.Mix)
 	rep.HTTP = append(rep.HTTP, hs)
 	p.httpSetup(hs)
 
@@ -143,6 +158,21 @@ func runHTTPMode(ctx context.Context, o options, sync string, rep *Report, p *pr
 				return err
 			}
 		}
+	}
+	if hm.prof != nil {
+		// <name>.http<ext>, or <name>.<sync>.http<ext> with several modes.
+		ext := filepath.Ext(o.CPUProfile)
+		name := strings.TrimSuffix(o.CPUProfile, ext)
+		if len(o.Syncs) > 1 {
+			name += "." + sync
+		}
+		name += ".http" + ext
+		top, err := hm.prof.finish(name)
+		if err != nil {
+			return fmt.Errorf("-cpuprofile: %w", err)
+		}
+		rep.HTTP[len(rep.HTTP)-1].CPUProfile, rep.HTTP[len(rep.HTTP)-1].CPUProfileTop = name, top
+		fmt.Fprintf(p.w, "CPU profile of the HTTP runs' slices (%s), go tool pprof -top, 15 functions:\n%s\n", name, top)
 	}
 	for _, r := range runs {
 		p.mixDetails(r)
@@ -185,7 +215,7 @@ func (hm *httpMode) setUp(ctx context.Context, w *workload, hs *HTTPSetup) (*han
 		return nil, err
 	}
 	for _, s := range w.shops {
-		s.initMix(o.Orders)
+		s.initMix(w.ordersOf(s))
 	}
 	t := time.Now()
 	h, err := hm.logHead(ctx)
@@ -220,7 +250,11 @@ func (hm *httpMode) run(ctx context.Context, kind string, clients int, shops []*
 		runtime.GC()
 		fmt.Fprintf(hm.stderr, "payoutbench: %s: %s, %d clients, slice %d of %d...\n", hm.sync, kind, clients, round+1, o.Rounds)
 		before := hm.svc.Handler().Stats()
+		if err := hm.prof.start(); err != nil {
+			return Result{}, err
+		}
 		sl := hm.mix.slice(ctx, clients, shops, b, max(o.MaxSamples/o.Rounds, 1))
+		hm.prof.stop()
 		gc.add(before, hm.svc.Handler().Stats())
 		sls = append(sls, sl)
 		select {

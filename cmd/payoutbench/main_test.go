@@ -29,6 +29,15 @@ func TestFlags(t *testing.T) {
 	if o, err = parseFlags([]string{"-workload", "replay"}, io.Discard); err != nil || strings.Join(o.Platforms, ",") != "jd,douyin" || o.Orders != 128 {
 		t.Fatalf("replay defaults: %+v %v", o, err)
 	}
+	// InitiatePayout alone: JD shops, orders for it, no followers unless asked.
+	if o, err = parseFlags([]string{"-mix", "initiate"}, io.Discard); err != nil || strings.Join(o.Platforms, ",") != "jd" || o.Orders != 128 ||
+		o.OneShopOrders != 40_000 || o.Follow {
+		t.Fatalf("-mix initiate defaults: %+v %v", o, err)
+	}
+	if o, err = parseFlags([]string{"-mix", "initiate", "-follow", "-orders", "8", "-one-shop-orders", "100"}, io.Discard); err != nil || !o.Follow ||
+		o.Orders != 8 || o.OneShopOrders != 100 {
+		t.Fatalf("-mix initiate, set: %+v %v", o, err)
+	}
 	o, err = parseFlags([]string{"-sync", "always,interval", "-clients", "2, 8", "-ops", "100", "-platforms", "douyin", "-raw", "tcp", "-raw-batches", "none"}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
@@ -39,7 +48,7 @@ func TestFlags(t *testing.T) {
 	for _, bad := range [][]string{
 		{"-sync", "never"}, {"-clients", "0"}, {"-clients", "x"}, {"-platforms", "taobao2"}, {"-shops", "0"},
 		{"-duration", "0s"}, {"-ops", "-1"}, {"-setup", "magic"}, {"-orders", "-1"}, {"-raw", "udp"}, {"stray"},
-		{"-workload", "soak"}, {"-events", "10"}, {"-workload", "replay", "-stores", "redis"},
+		{"-workload", "soak"}, {"-events", "10"}, {"-mix", "payouts"}, {"-mix", "initiate", "-platforms", "jd,douyin"}, {"-one-shop-orders", "-1"}, {"-workload", "replay", "-stores", "redis"},
 		{"-raw-batches", "1"}, {"-raw-batches", "2000"}, {"-shops", "10", "-clients", "4", "-raw-batches", "100"},
 		{"-target", "ftp://x"}, {"-target", "http://127.0.0.1:8080"}, // no token
 		{"-target", "http://127.0.0.1:8080", "-token", "t"}, // the HTTP sender is not wired: refused, not faked
@@ -105,6 +114,50 @@ func TestSmallRun(t *testing.T) {
 		if !strings.Contains(stdout.String(), want) {
 			t.Errorf("output lacks %q", want)
 		}
+	}
+}
+
+// TestInitiateRun: -mix initiate end to end on a few shops: every command
+// of the ledger's runs is an InitiatePayout accepted with one event, the
+// one shop was set up with its own orders, and the printed workload says
+// what ran. It measures nothing.
+func TestInitiateRun(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "run.json")
+	var stdout bytes.Buffer
+	err := run(context.Background(), []string{"-mix", "initiate", "-shops", "6", "-orders", "16", "-one-shop-orders", "50", "-clients", "4",
+		"-ops", "200", "-raw-batches", "none", "-raw", "none", "-postgres=false", "-http=false", "-setup-clients", "2",
+		"-data", filepath.Join(dir, "data"), "-json", out}, &stdout, io.Discard)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stdout.String())
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep Report
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Options.Mix != mixInitiate || rep.Setups[0].Shops.OneShopOrders != 50 {
+		t.Fatalf("options %+v, setup %+v", rep.Options, rep.Setups[0].Shops)
+	}
+	runs := 0
+	for _, r := range rep.Results {
+		if r.Kind != kindMix && r.Kind != kindMixOneShop {
+			continue
+		}
+		runs++
+		ip := r.ByCommand["InitiatePayout"]
+		if len(r.ByCommand) != 1 || ip == nil || ip.Accepted != 200 || ip.Events != 200 || r.Unexpected != 0 || r.Failed != 0 {
+			t.Errorf("%s: %+v, by command %+v", r.Kind, r, r.ByCommand)
+		}
+	}
+	if runs != 2 {
+		t.Errorf("%d ledger runs, want across the shops and on one shop", runs)
+	}
+	if !strings.Contains(stdout.String(), "-mix initiate: an InitiatePayout") || !strings.Contains(stdout.String(), "(the one shop: 50)") {
+		t.Errorf("output does not say what ran:\n%s", stdout.String())
 	}
 }
 

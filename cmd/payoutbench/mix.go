@@ -156,8 +156,14 @@ func (s *shop) initMix(orders int) {
 // The share is drawn once per pick, before the shops are tried: a shop
 // with nothing to send does not bias the mix towards what is always
 // possible (probes).
-func pickOp(rng *rand.Rand, now time.Time, shops []*shop) (op, bool) {
+//
+// With initiateOnly (-mix initiate) every pick is a payout expected
+// accepted (or the RegisterOrder of a shop out of ready orders).
+func pickOp(rng *rand.Rand, now time.Time, shops []*shop, initiateOnly bool) (op, bool) {
 	r := rng.IntN(100)
+	if initiateOnly {
+		r = 99
+	}
 	for range 8 {
 		s := shops[rng.IntN(len(shops))]
 		s.mu.Lock()

@@ -25,14 +25,14 @@ func newSimLedger(t *testing.T, w *workload, now time.Time) *simLedger {
 	l := &simLedger{states: map[string]*domain.Shop{}}
 	for _, s := range w.shops {
 		st := domain.NewShop(s.ref.ShopRef)
-		for i, stp := range shopSetup(s, w.orders(), now) {
+		for i, stp := range shopSetup(s, w.ordersOf(s), now) {
 			req := domain.Request{Now: now, Actor: stp.actor, IdempotencyKey: setupKey(s, i), CommandDigest: handler.Digest(stp.cmd)}
 			if _, err := domain.Execute(st, stp.cmd, req); err != nil {
 				t.Fatalf("setup %s %s: %v", s.ref.Stream(), stp.cmd.CommandName(), err)
 			}
 		}
 		l.states[s.ref.Stream()] = st
-		s.initMix(w.orders())
+		s.initMix(w.ordersOf(s))
 	}
 	return l
 }
@@ -83,7 +83,7 @@ func TestMixOutcomesMatchTheRules(t *testing.T) {
 		}
 		for range 12_000 {
 			now = now.Add(50 * time.Millisecond)
-			o, ok := pickOp(rng, now, w.shops)
+			o, ok := pickOp(rng, now, w.shops, false)
 			if !ok {
 				continue
 			}
@@ -120,6 +120,62 @@ func TestMixOutcomesMatchTheRules(t *testing.T) {
 		if refused*100 > total*25 {
 			t.Errorf("inflight %d: %d of %d payouts refused", inflight, refused, total)
 		}
+	}
+}
+
+// TestInitiateMixIsOneEventPayouts: -mix initiate sends InitiatePayout
+// alone, each accepted with one event (a fresh order or payout type each
+// time, no duplicate warning), as long as the shops' orders last, the one
+// shop with orders of its own; then RegisterOrders keep it going.
+func TestInitiateMixIsOneEventPayouts(t *testing.T) {
+	now := time.Date(2026, 11, 23, 2, 0, 0, 0, time.UTC)
+	w := newWorkload(4, 3, []*platform{platforms["jd"]}, "I")
+	w.giveOneShopOrders(20)
+	if got := w.oneShopOrders(); got != 20 || w.ordersOf(w.shops[1]) != 3 {
+		t.Fatalf("one shop's orders %d, another's %d", got, w.ordersOf(w.shops[1]))
+	}
+	l := newSimLedger(t, w, now)
+	rng := rand.New(rand.NewPCG(2, 3))
+	// Orders at setup: 20 + 3*3, five payout types each.
+	budget := (20 + 3*3) * len(payoutTypes)
+	commands := map[string]int{}
+	sent := map[*shop]int{} // payouts picked per shop
+	var pending []op
+	for i := 0; i < budget+200; i++ {
+		now = now.Add(time.Millisecond)
+		shops := w.shops
+		if i%2 == 0 {
+			shops = []*shop{oneShop(w.shops)}
+		}
+		o, ok := pickOp(rng, now, shops, true)
+		if !ok {
+			continue
+		}
+		if _, reg := o.cmd.(domain.RegisterOrder); reg && sent[o.s] < w.ordersOf(o.s)*len(payoutTypes) {
+			t.Fatalf("a RegisterOrder on %s after %d of the %d payouts its orders allow", o.s.ref.Stream(), sent[o.s], w.ordersOf(o.s)*len(payoutTypes))
+		}
+		if _, pay := o.cmd.(domain.InitiatePayout); pay {
+			sent[o.s]++
+		}
+		pending = append(pending, o)
+		if len(pending) < 3 {
+			continue
+		}
+		o, pending = pending[0], pending[1:]
+		res, err := l.handle(o, now)
+		out := o.judge(res, err, now)
+		o.done(out, now)
+		if out.unexpected != "" {
+			t.Fatal(out.unexpected)
+		}
+		name := o.cmd.CommandName()
+		commands[name]++
+		if name == "InitiatePayout" && len(res.Events) != 1 {
+			t.Fatalf("%s %s: %d events", name, o.key, len(res.Events))
+		}
+	}
+	if commands["InitiatePayout"] < budget || commands["RegisterOrder"] == 0 || len(commands) != 2 {
+		t.Fatalf("commands %v (setup orders allow %d payouts)", commands, budget)
 	}
 }
 

@@ -39,13 +39,15 @@ type mixRun struct {
 	w         *workload
 	seed      uint64
 	slices    uint64
+	// initiateOnly: -mix initiate, InitiatePayout alone (pickOp).
+	initiateOnly bool
 	// samples: per platform, the global position of one stored
 	// single-event PayoutInitiated: the raw baselines copy it.
 	samples map[domain.PlatformID]*atomic.Uint64
 }
 
-func newMixRun(h, timers commandSender, w *workload, seed uint64) *mixRun {
-	m := &mixRun{h: h, timers: timers, w: w, seed: seed, samples: map[domain.PlatformID]*atomic.Uint64{}}
+func newMixRun(h, timers commandSender, w *workload, seed uint64, mix string) *mixRun {
+	m := &mixRun{h: h, timers: timers, w: w, seed: seed, initiateOnly: mix == mixInitiate, samples: map[domain.PlatformID]*atomic.Uint64{}}
 	for _, s := range w.shops {
 		if m.samples[s.ref.Platform] == nil {
 			m.samples[s.ref.Platform] = new(atomic.Uint64)
@@ -114,7 +116,7 @@ func (m *mixRun) slice(ctx context.Context, clients int, shops []*shop, b bound,
 		tallies[i], recs[i] = t, rec
 		rng := rand.New(rand.NewPCG(m.seed, n<<32|uint64(i)))
 		for g.next() {
-			o, ok := pickOp(rng, time.Now(), shops)
+			o, ok := pickOp(rng, time.Now(), shops, m.initiateOnly)
 			if !ok {
 				// Nothing to send on the shops tried (every order waiting
 				// out its minute, caps reached): wait, do not spin.

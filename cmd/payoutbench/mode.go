@@ -249,6 +249,7 @@ func (m *mode) open(ctx context.Context) error {
 	// would be (each catches up with the other's appends).
 	timers := handler.New(m.store, handlerConfig(func() time.Time { return time.Now().Add(timerAdvance) }))
 	w := newWorkload(m.o.Shops, m.o.Orders, m.o.plats, "S")
+	w.giveOneShopOrders(m.o.OneShopOrders)
 	fmt.Fprintf(m.stderr, "payoutbench: %s: setting up %d shops...\n", m.sync, m.o.Shops)
 	if m.o.Setup == "handler" {
 		m.setup.Shops, err = w.setupViaHandler(ctx, h, m.o.SetupClients, time.Now())
@@ -271,13 +272,13 @@ func (m *mode) open(ctx context.Context) error {
 		return err
 	}
 	for _, s := range w.shops {
-		s.initMix(m.o.Orders)
+		s.initMix(w.ordersOf(s))
 	}
 	runtime.GC()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	m.setup.HeapBytes = ms.HeapAlloc
-	m.mix = newMixRun(h, timerSender{s: timers}, w, m.o.Seed)
+	m.mix = newMixRun(h, timerSender{s: timers}, w, m.o.Seed, m.o.Mix)
 	if m.ledgerConn, err = nats.Connect(m.store.ClientURL(), nats.Name("payoutbench-reader")); err != nil {
 		return fmt.Errorf("connect to the store's server: %w", err)
 	}

@@ -93,11 +93,21 @@ func (p *printer) header(r *Report) {
 	fmt.Fprintln(p.w, "NOTE: a shared machine: other jobs move these figures from run to run (each run records the load average")
 	fmt.Fprintln(p.w, "      before it); compare ledger and raw within one run, and re-run before relying on a number.")
 	o := r.Options
-	fmt.Fprintf(p.w, "workload: %d shops (%s, round robin), %d orders each at setup; each client picks a random shop, then:\n", o.Shops, strings.Join(o.Platforms, ", "), o.Orders)
-	fmt.Fprintln(p.w, "          40% the next lifecycle step of its oldest open payout (succeeded, processing, buyer confirmation, card paid or")
-	fmt.Fprintln(p.w, "          cancelled; card expiries and closes by a timers' handler with the clock 8 days ahead), 9% a probe refused by")
-	fmt.Fprintln(p.w, "          construction (each with the code it must carry), else a payout or collection card of 1.00-9.99 CNY the model")
-	fmt.Fprintln(p.w, "          expects accepted (a RegisterOrder when no order is ready); any other outcome fails the run (mix.go)")
+	fmt.Fprintf(p.w, "workload: %d shops (%s, round robin), %d orders each at setup", o.Shops, strings.Join(o.Platforms, ", "), o.Orders)
+	if o.OneShop && o.OneShopOrders > 0 {
+		fmt.Fprintf(p.w, " (the one shop: %d)", o.OneShopOrders)
+	}
+	fmt.Fprintln(p.w, "; each client picks a random shop, then:")
+	if o.Mix == mixInitiate {
+		fmt.Fprintln(p.w, "          -mix initiate: an InitiatePayout of 1.00-9.99 CNY the model expects accepted, on the shop's least recently paid")
+		fmt.Fprintln(p.w, "          order, each order taking each payout type once (one event per command; a RegisterOrder only if a shop runs")
+		fmt.Fprintln(p.w, "          out of orders); any other outcome fails the run (mix.go)")
+	} else {
+		fmt.Fprintln(p.w, "          40% the next lifecycle step of its oldest open payout (succeeded, processing, buyer confirmation, card paid or")
+		fmt.Fprintln(p.w, "          cancelled; card expiries and closes by a timers' handler with the clock 8 days ahead), 9% a probe refused by")
+		fmt.Fprintln(p.w, "          construction (each with the code it must carry), else a payout or collection card of 1.00-9.99 CNY the model")
+		fmt.Fprintln(p.w, "          expects accepted (a RegisterOrder when no order is ready); any other outcome fails the run (mix.go)")
+	}
 	if o.Follow {
 		fmt.Fprintln(p.w, "followers: a projections.Runtime (projections.All, memory store) and a JetStream ordered consumer on ledger.> over the")
 		fmt.Fprintln(p.w, "          store's client port follow the log during the ledger's runs, in this process")

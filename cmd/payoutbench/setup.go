@@ -14,13 +14,16 @@ import (
 
 // setupStats is what setting the shops up took.
 type setupStats struct {
-	How      string  `json:"how"` // "batch" or "handler"
-	Shops    int     `json:"shops"`
-	Orders   int     `json:"orders_per_shop"`
-	Commands int64   `json:"commands"`
-	Events   int64   `json:"events"`
-	Seconds  float64 `json:"seconds"`
-	Clients  int     `json:"clients"`
+	How    string `json:"how"` // "batch" or "handler"
+	Shops  int    `json:"shops"`
+	Orders int    `json:"orders_per_shop"`
+	// OneShopOrders: the one shop's orders when it has its own
+	// (-one-shop-orders).
+	OneShopOrders int     `json:"one_shop_orders,omitempty"`
+	Commands      int64   `json:"commands"`
+	Events        int64   `json:"events"`
+	Seconds       float64 `json:"seconds"`
+	Clients       int     `json:"clients"`
 	// LoadSeconds: reading every shop's stream into the handler (hash
 	// chains verified) after a batched setup; the measured runs then start
 	// with every shop in memory, as after a handler setup.
@@ -31,11 +34,11 @@ type setupStats struct {
 // shops in parallel. Any refusal is a bug in the workload: it stops the
 // benchmark.
 func (w *workload) setupViaHandler(ctx context.Context, h *handler.Handler, clients int, now time.Time) (setupStats, error) {
-	st := setupStats{How: "handler", Shops: len(w.shops), Orders: w.orders(), Clients: clients}
+	st := setupStats{How: "handler", Shops: len(w.shops), Orders: w.orders(), OneShopOrders: w.oneShopOrders(), Clients: clients}
 	start := time.Now()
 	var cmds, events atomic.Int64
 	err := w.eachShop(ctx, clients, func(ctx context.Context, s *shop) error {
-		for i, stp := range shopSetup(s, st.Orders, now) {
+		for i, stp := range shopSetup(s, w.ordersOf(s), now) {
 			res, err := h.Handle(ctx, stp.cmd, handler.Meta{Actor: stp.actor, IdempotencyKey: setupKey(s, i)})
 			if err != nil {
 				return fmt.Errorf("setup %s %s: %w", s.ref.Stream(), stp.cmd.CommandName(), err)
@@ -59,7 +62,7 @@ func (w *workload) setupViaHandler(ctx context.Context, h *handler.Handler, clie
 // measured runs start from the same in-memory state as after a setup
 // through the handler.
 func (w *workload) setupBatched(ctx context.Context, store eventstore.BatchAppender, h *handler.Handler, clients int, now time.Time) (setupStats, error) {
-	st := setupStats{How: "batch", Shops: len(w.shops), Orders: w.orders(), Clients: clients}
+	st := setupStats{How: "batch", Shops: len(w.shops), Orders: w.orders(), OneShopOrders: w.oneShopOrders(), Clients: clients}
 	start := time.Now()
 	var cmds, events atomic.Int64
 	// Each writer packs the shops it takes into batches of its own.
@@ -76,7 +79,7 @@ func (w *workload) setupBatched(ctx context.Context, store eventstore.BatchAppen
 			b := &batcher{store: store, what: "setup", onFlush: func(n int) { events.Add(int64(n)) }}
 			fail := func(err error) { errc <- err; cancel() }
 			for s := range work {
-				data, n, err := decideSetup(s, st.Orders, now)
+				data, n, err := decideSetup(s, w.ordersOf(s), now)
 				if err != nil {
 					fail(err)
 					return

@@ -275,6 +275,9 @@ func orderID(i int) string { return fmt.Sprintf("O%d", i) }
 type shop struct {
 	ref  domain.Ref
 	plat *platform
+	// setupOrders: orders registered at setup when not the workload's
+	// (the one shop of -mix initiate takes every client's payouts).
+	setupOrders int
 
 	mu sync.Mutex
 	mixState
@@ -298,5 +301,30 @@ func newWorkload(n, orders int, plats []*platform, prefix string) *workload {
 	return w
 }
 
-// orders is the number of orders of every shop at setup.
+// orders is the number of orders of every shop at setup but those with
+// their own (ordersOf).
 func (w *workload) orders() int { return w.nOrders }
+
+// ordersOf is the number of orders s gets at setup.
+func (w *workload) ordersOf(s *shop) int {
+	if s.setupOrders > 0 {
+		return s.setupOrders
+	}
+	return w.nOrders
+}
+
+// oneShopOrders is the one shop's orders when it has its own, else 0.
+func (w *workload) oneShopOrders() int {
+	if one := oneShop(w.shops); one != nil {
+		return one.setupOrders
+	}
+	return 0
+}
+
+// giveOneShopOrders sets up the one shop (oneShop) with n orders instead
+// of the workload's (n 0: no change).
+func (w *workload) giveOneShopOrders(n int) {
+	if one := oneShop(w.shops); one != nil && n > 0 {
+		one.setupOrders = n
+	}
+}
