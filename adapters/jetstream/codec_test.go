@@ -182,3 +182,16 @@ func headerBytes(m *nats.Msg) ([]byte, error) {
 	b.WriteString("\r\n")
 	return []byte(b.String()), nil
 }
+
+// BenchmarkDecode: one stored event's headers checked and decoded, as
+// every read (ReadAll, Subscribe, direct gets) does per message.
+func BenchmarkDecode(b *testing.B) {
+	r := sampleEvent(b)
+	m := encode("ledger.douyin.S1001.PayoutInitiated", r)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Decode(m.Subject, 42, m.Header, m.Data); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
