@@ -146,7 +146,17 @@ func runNodeLoss(t *testing.T, victim string, plan nodeLossPlan) {
 	ctx := t.Context()
 	nodes, url := startNodes(t)
 	openWith := func(timeout time.Duration) *jetstream.Store {
-		s, err := jetstream.Open(ctx, jetstream.Config{URL: url, Replicas: 3, RequestTimeout: timeout})
+		// Opening reads the stream's info: on a cluster that just formed,
+		// under a loaded CI machine, one read can outlast the short
+		// timeout (CI saw it expire): a few tries before it counts.
+		var s *jetstream.Store
+		var err error
+		for range 5 {
+			if s, err = jetstream.Open(ctx, jetstream.Config{URL: url, Replicas: 3, RequestTimeout: timeout}); err == nil {
+				break
+			}
+			t.Logf("opening the store: %v (retrying)", err)
+		}
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = s.Close() })
 		return s
