@@ -123,22 +123,9 @@ func TestSmallRun(t *testing.T) {
 // what ran. It measures nothing.
 func TestInitiateRun(t *testing.T) {
 	dir := t.TempDir()
-	out := filepath.Join(dir, "run.json")
-	var stdout bytes.Buffer
-	err := run(context.Background(), []string{"-mix", "initiate", "-shops", "6", "-orders", "16", "-one-shop-orders", "50", "-clients", "4",
+	rep, stdout := runForReport(t, dir, "-mix", "initiate", "-shops", "6", "-orders", "16", "-one-shop-orders", "50", "-clients", "4",
 		"-ops", "200", "-raw-batches", "none", "-raw", "none", "-postgres=false", "-http=false", "-setup-clients", "2",
-		"-data", filepath.Join(dir, "data"), "-json", out}, &stdout, io.Discard)
-	if err != nil {
-		t.Fatalf("%v\n%s", err, stdout.String())
-	}
-	b, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rep Report
-	if err := json.Unmarshal(b, &rep); err != nil {
-		t.Fatal(err)
-	}
+		"-data", filepath.Join(dir, "data"))
 	if rep.Options.Mix != mixInitiate || rep.Setups[0].Shops.OneShopOrders != 50 {
 		t.Fatalf("options %+v, setup %+v", rep.Options, rep.Setups[0].Shops)
 	}
@@ -156,9 +143,29 @@ func TestInitiateRun(t *testing.T) {
 	if runs != 2 {
 		t.Errorf("%d ledger runs, want across the shops and on one shop", runs)
 	}
-	if !strings.Contains(stdout.String(), "-mix initiate: an InitiatePayout") || !strings.Contains(stdout.String(), "(the one shop: 50)") {
-		t.Errorf("output does not say what ran:\n%s", stdout.String())
+	if !strings.Contains(stdout, "-mix initiate: an InitiatePayout") || !strings.Contains(stdout, "(the one shop: 50)") {
+		t.Errorf("output does not say what ran:\n%s", stdout)
 	}
+}
+
+// runForReport runs the command with args and -json into dir, and returns
+// the report it wrote and what it printed.
+func runForReport(t *testing.T, dir string, args ...string) (Report, string) {
+	t.Helper()
+	out := filepath.Join(dir, "run.json")
+	var stdout bytes.Buffer
+	if err := run(context.Background(), append(args, "-json", out), &stdout, io.Discard); err != nil {
+		t.Fatalf("%v\n%s", err, stdout.String())
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep Report
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatal(err)
+	}
+	return rep, stdout.String()
 }
 
 // TestReplayRun runs the replay workload on a small log into the memory
