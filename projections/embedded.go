@@ -68,7 +68,12 @@ type fileInstance struct {
 	logSize     int64
 	snapSize    int64
 	compactAt   int64
+	frameBuf    []byte // Commit's frame, reused under mu
 }
+
+// maxKeptFrameBuf: a commit's frame buffer larger than this (a replay's
+// big batch) is not kept for the next commit.
+const maxKeptFrameBuf = 1 << 20
 
 // logHeader opens every log file.
 type logHeader struct {
@@ -519,31 +524,15 @@ func (s *EmbeddedStore) Commit(ctx context.Context, b Batch) error {
 	if in.checkpoint != b.From {
 		return fmt.Errorf("%w: %s v%d is at %d, batch from %d", ErrCheckpointConflict, b.Schema.Projection, b.Schema.Version, in.checkpoint, b.From)
 	}
-	rec := logRecord{From: b.From, To: b.To}
-	for _, c := range b.Changes {
-		t := b.Schema.Table(c.Table)
-		lc := logChange{Table: c.Table}
-		for _, k := range c.Deletes {
-			raw, err := encodeKey(t, k)
-			if err != nil {
-				return err
-			}
-			lc.Deletes = append(lc.Deletes, raw)
-		}
-		for _, r := range c.Upserts {
-			raw, err := encodeRow(t, r)
-			if err != nil {
-				return err
-			}
-			lc.Upserts = append(lc.Upserts, raw)
-		}
-		rec.Changes = append(rec.Changes, lc)
-	}
-	p, err := json.Marshal(rec)
+	// The frame is built in place: 8 bytes for its header, then the record.
+	frame, err := appendRecord(append(in.frameBuf[:0], make([]byte, 8)...), b)
 	if err != nil {
 		return err
 	}
-	frame := appendFrame(nil, p)
+	putFrameHeader(frame)
+	if cap(frame) <= maxKeptFrameBuf {
+		in.frameBuf = frame
+	}
 	if _, err := in.log.Write(frame); err != nil {
 		s.breakLog(in)
 		return fmt.Errorf("projections: %s.log: %w", in.base, err)

@@ -10,6 +10,7 @@ import (
 	"io"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/shopspring/decimal"
 )
@@ -36,6 +37,14 @@ func appendFrame(buf []byte, payload []byte) []byte {
 	binary.BigEndian.PutUint32(h[:4], uint32(len(payload)))
 	binary.BigEndian.PutUint32(h[4:], crc32.Checksum(payload, crcTable))
 	return append(append(buf, h[:]...), payload...)
+}
+
+// putFrameHeader fills the first 8 bytes of frame, reserved by its
+// builder, with the header of the payload after them.
+func putFrameHeader(frame []byte) {
+	p := frame[8:]
+	binary.BigEndian.PutUint32(frame[:4], uint32(len(p)))
+	binary.BigEndian.PutUint32(frame[4:8], crc32.Checksum(p, crcTable))
 }
 
 // frameReader reads frames and counts the bytes of the good ones.
@@ -71,7 +80,11 @@ func (f *frameReader) next() ([]byte, error) {
 }
 
 func encodeRow(t *Table, r Row) (json.RawMessage, error) {
-	b := make([]byte, 0, 32*len(r))
+	return appendRow(make([]byte, 0, 32*len(r)), t, r)
+}
+
+// appendRow appends r as a JSON array in t's column order.
+func appendRow(b []byte, t *Table, r Row) ([]byte, error) {
 	b = append(b, '[')
 	for i, c := range t.Columns {
 		if i > 0 {
@@ -84,21 +97,28 @@ func encodeRow(t *Table, r Row) (json.RawMessage, error) {
 		}
 		switch c.Type {
 		case Text:
-			b = strconv.AppendQuote(b, v.(string))
+			b = appendString(b, v.(string))
 		case Int:
 			b = strconv.AppendInt(b, v.(int64), 10)
 		case Decimal:
-			b = strconv.AppendQuote(b, v.(decimal.Decimal).String())
+			b = append(b, '"')
+			b = append(b, v.(decimal.Decimal).String()...)
+			b = append(b, '"')
 		case Bool:
 			b = strconv.AppendBool(b, v.(bool))
 		case Time:
-			b = strconv.AppendQuote(b, v.(time.Time).UTC().Format(time.RFC3339Nano))
+			b = append(b, '"')
+			b = v.(time.Time).UTC().AppendFormat(b, time.RFC3339Nano)
+			b = append(b, '"')
 		case TextList:
-			lb, err := json.Marshal(v.([]string))
-			if err != nil {
-				return nil, err
+			b = append(b, '[')
+			for j, s := range v.([]string) {
+				if j > 0 {
+					b = append(b, ',')
+				}
+				b = appendString(b, s)
 			}
-			b = append(b, lb...)
+			b = append(b, ']')
 		default:
 			return nil, fmt.Errorf("column %s: type %s", c.Name, c.Type)
 		}
@@ -106,13 +126,112 @@ func encodeRow(t *Table, r Row) (json.RawMessage, error) {
 	return append(b, ']'), nil
 }
 
+// appendString appends s as a JSON string. strconv.AppendQuote, used here
+// before, writes Go escapes JSON does not have (\x01, \a, \v,
+// \U000e0001): a merchant's message with such a character made that commit,
+// and so the projection, fail for good. Invalid UTF-8 becomes U+FFFD, as
+// encoding/json writes it (events decode to valid UTF-8 anyway).
+func appendString(b []byte, s string) []byte {
+	const hexDigits = "0123456789abcdef"
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c >= utf8.RuneSelf {
+			r, size := utf8.DecodeRuneInString(s[i:])
+			if r == utf8.RuneError && size == 1 {
+				b = append(b, s[start:i]...)
+				b = append(b, `\ufffd`...)
+				start = i + 1
+			}
+			i += size
+			continue
+		}
+		if c >= 0x20 && c != '"' && c != '\\' {
+			i++
+			continue
+		}
+		b = append(b, s[start:i]...)
+		switch c {
+		case '"', '\\':
+			b = append(b, '\\', c)
+		case '\n':
+			b = append(b, '\\', 'n')
+		case '\r':
+			b = append(b, '\\', 'r')
+		case '\t':
+			b = append(b, '\\', 't')
+		default:
+			b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+		}
+		i++
+		start = i
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}
+
 func encodeKey(t *Table, k Key) (json.RawMessage, error) {
+	return appendKey(nil, t, k)
+}
+
+// appendKey appends k as a JSON array of t's key columns.
+func appendKey(b []byte, t *Table, k Key) ([]byte, error) {
 	idx := t.KeyColumns()
-	kt := &Table{Name: t.Name, Columns: make([]Column, len(idx))}
+	kt := Table{Name: t.Name, Columns: make([]Column, len(idx))}
 	for i, j := range idx {
 		kt.Columns[i] = t.Columns[j]
 	}
-	return encodeRow(kt, Row(k))
+	return appendRow(b, &kt, Row(k))
+}
+
+// appendRecord appends the log record of b, as json.Marshal(logRecord)
+// writes it but without building each row as a json.RawMessage first
+// (which encoding/json then scans again to check and compact it).
+func appendRecord(buf []byte, b Batch) ([]byte, error) {
+	buf = append(buf, `{"from":`...)
+	buf = strconv.AppendUint(buf, b.From, 10)
+	buf = append(buf, `,"to":`...)
+	buf = strconv.AppendUint(buf, b.To, 10)
+	if len(b.Changes) > 0 {
+		buf = append(buf, `,"c":[`...)
+		for i, c := range b.Changes {
+			if i > 0 {
+				buf = append(buf, ',')
+			}
+			t := b.Schema.Table(c.Table)
+			buf = append(buf, `{"t":`...)
+			buf = appendString(buf, c.Table)
+			var err error
+			if len(c.Upserts) > 0 {
+				buf = append(buf, `,"u":[`...)
+				for j, r := range c.Upserts {
+					if j > 0 {
+						buf = append(buf, ',')
+					}
+					if buf, err = appendRow(buf, t, r); err != nil {
+						return nil, err
+					}
+				}
+				buf = append(buf, ']')
+			}
+			if len(c.Deletes) > 0 {
+				buf = append(buf, `,"d":[`...)
+				for j, k := range c.Deletes {
+					if j > 0 {
+						buf = append(buf, ',')
+					}
+					if buf, err = appendKey(buf, t, k); err != nil {
+						return nil, err
+					}
+				}
+				buf = append(buf, ']')
+			}
+			buf = append(buf, '}')
+		}
+		buf = append(buf, ']')
+	}
+	return append(buf, '}'), nil
 }
 
 func decodeRow(t *Table, raw json.RawMessage) (Row, error) {

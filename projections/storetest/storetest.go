@@ -161,7 +161,12 @@ func testRoundTrip(t *testing.T, open Opener) {
 		[]string{}, "quote \" ' \\ , ; 中文 \n tab\t", int64(42), d("0.01"), false, t0.Add(-48 * time.Hour)}
 	big := projections.Row{"big", int64(1 << 62), d("123456789012345678.99"), false, time.Date(1970, 1, 1, 0, 0, 0, 1000, time.UTC),
 		[]string{"a", "", "c,d", "{e}", "\"f\""}, "", nil, d("-3"), nil, nil}
-	rows := []projections.Row{full, big}
+	// Control characters and runes strconv.Quote escapes in Go's own
+	// syntax (\a, \v, \x01, \U000e0001): free text from a merchant (NUL
+	// aside, which the domain refuses).
+	ctrl := projections.Row{"ctrl", int64(0), d("1"), false, t0,
+		[]string{"\x02", "\U000f0000", "<&>"}, "bell\a vt\v soh\x01 us\x1f del\x7f ls\u2028 tag\U000e0001 中文", nil, nil, nil, nil}
+	rows := []projections.Row{full, big, ctrl}
 	for i := 0; i < 50; i++ {
 		rows = append(rows, rowA(fmt.Sprintf("r%02d", i), i))
 	}
@@ -171,7 +176,7 @@ func testRoundTrip(t *testing.T, open Opener) {
 		projections.TableChanges{Table: "st_rt_b", Upserts: b}))
 	want := load(t, s, sc)
 	require.Equal(t, uint64(100), want.Checkpoint)
-	require.Equal(t, 52+3, want.Count(), "rows stored")
+	require.Equal(t, 53+3, want.Count(), "rows stored")
 
 	require.NoError(t, s.Close())
 	s = openT(t, open)
@@ -191,6 +196,9 @@ func testRoundTrip(t *testing.T, open Opener) {
 	require.Equal(t, full[6], r[6])
 	require.Equal(t, int64(-9_007_199_254_740_993), r[1], "int64 beyond float64 precision")
 	require.True(t, d("12.5").Equal(r[2].(decimal.Decimal)))
+	rc := got.Rows["st_rt_a"]["ctrl"]
+	require.Equal(t, ctrl[6], rc[6], "control characters kept")
+	require.Equal(t, ctrl[5], rc[5])
 	rb := got.Rows["st_rt_a"]["big"]
 	require.Equal(t, []string{"a", "", "c,d", "{e}", "\"f\""}, rb[5])
 	require.Equal(t, "", rb[6], "empty text is not NULL")
