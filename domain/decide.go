@@ -22,6 +22,9 @@ func Decide(s *Shop, cmd Command, req Request) ([]Payload, error) {
 	if cmd.Shop() != s.Ref {
 		return nil, reject(CodeInputInvalid, "command for shop %s decided on the state of %s", cmd.Shop().Stream(), s.Ref.Stream())
 	}
+	if !freeTextStorable(cmd) {
+		return nil, reject(CodeInputInvalid, "%s: free text (names, reasons, messages, remarks) must be valid UTF-8 without NUL characters", name)
+	}
 	if rs, ok := cmd.(RegisterShop); ok {
 		return decideRegisterShop(s, rs)
 	}

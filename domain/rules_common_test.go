@@ -659,6 +659,19 @@ func TestRuleGenericCodes(t *testing.T) {
 			{asMain, pay(func(c *InitiatePayout) { c.Reason = strings.Repeat("运", maxReasonRunes+1) }), CodeInputInvalid},
 			{asMain, pay(func(c *InitiatePayout) { c.Reason = strings.Repeat("运", maxReasonRunes) }), ""},
 		}},
+		// PostgreSQL's text holds neither; a payout accepted with one
+		// would stall the read models (control characters are kept).
+		{"input.invalid free text with NUL or invalid UTF-8", PlatformDouyin, []step{
+			{asMain, pay(func(c *InitiatePayout) { c.Message = "a\x00b" }), CodeInputInvalid},
+			{asMain, pay(func(c *InitiatePayout) { c.Reason = "运\xff" }), CodeInputInvalid},
+			{asMain, pay(func(c *InitiatePayout) { c.Remark = "\x00" }), CodeInputInvalid},
+			{asMain, pay(func(c *InitiatePayout) { c.GoodsID = "g\xc0" }), CodeInputInvalid},
+			{asMain, func(f *fixture) Command { return DisableTool{Ref: f.ref(), Reason: "x\x00"} }, CodeInputInvalid},
+			{asOperator, func(f *fixture) Command {
+				return RegisterOrder{Ref: f.ref(), OrderID: "O2", Buyer: "b\x00", CashPaid: money("1"), Status: OrderPaid, PlacedAt: t0}
+			}, CodeInputInvalid},
+			{asMain, pay(func(c *InitiatePayout) { c.Message = "tab\t bell\a 中文 \u2028" }), ""},
+		}},
 		{"input.invalid actor without ID", PlatformDouyin, []step{
 			{Actor{Role: RoleMain}, pay(nil), CodeInputInvalid},
 			{asMain, pay(nil), ""},

@@ -2,6 +2,8 @@ package domain
 
 import (
 	"regexp"
+	"strings"
+	"unicode/utf8"
 )
 
 // PlatformID names a platform profile.
@@ -139,4 +141,39 @@ func ParseStream(stream string) (ShopRef, bool) {
 		}
 	}
 	return ShopRef{}, false
+}
+
+// freeTextStorable reports whether a command's free-text fields (the ones
+// no pattern or enumeration checks) are storableText.
+func freeTextStorable(cmd Command) bool {
+	switch c := cmd.(type) {
+	case InitiatePayout:
+		return storableText(c.Reason, c.Message, c.GoodsID, c.Remark)
+	case SendCollectionCard:
+		return storableText(c.Tag, c.Remark)
+	case RegisterShop:
+		return storableText(c.Name, c.EntityType, c.CooperationMode)
+	case RegisterOrder:
+		return storableText(c.Buyer, c.Channel)
+	case DisableTool:
+		return storableText(c.Reason)
+	case RejectPayout:
+		return storableText(c.Reason)
+	case MarkPayoutFailed:
+		return storableText(c.Reason)
+	}
+	return true
+}
+
+// storableText: every read-model store keeps these strings exactly.
+// PostgreSQL's text holds neither a NUL character nor invalid UTF-8, and
+// JSON would replace invalid UTF-8: a payout accepted with either would
+// stall a projection or be stored changed.
+func storableText(ss ...string) bool {
+	for _, s := range ss {
+		if strings.IndexByte(s, 0) >= 0 || !utf8.ValidString(s) {
+			return false
+		}
+	}
+	return true
 }
