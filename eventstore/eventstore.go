@@ -145,6 +145,17 @@ type BatchAppender interface {
 	AppendBatch(ctx context.Context, reqs []AppendRequest) ([]AppendResult, error)
 }
 
+// FsyncReporter is implemented by a store that knows whether a plain
+// Append waits for an fsync of its own before it is acknowledged. Group
+// commit batches commands so that they share one fsync; where a plain
+// append waits for none (JetStream's interval sync), an atomic batch
+// shares nothing and costs the server more than the same appends sent in
+// parallel. A store that does not implement it is taken to fsync each
+// append.
+type FsyncReporter interface {
+	FsyncsEachAppend() bool
+}
+
 // ValidateAppend checks the parts of an append every backend refuses the
 // same way.
 func ValidateAppend(stream string, expected ExpectedVersion, events []EventData) error {

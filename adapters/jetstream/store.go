@@ -49,6 +49,7 @@ type Store struct {
 var (
 	_ eventstore.Store         = (*Store)(nil)
 	_ eventstore.BatchAppender = (*Store)(nil)
+	_ eventstore.FsyncReporter = (*Store)(nil)
 )
 
 // Open starts the embedded server (cfg.DataDir) or connects to an external
@@ -145,6 +146,14 @@ func (s *Store) ClientURL() string {
 // shuts the server down (it flushes what it has not fsynced yet). Appends
 // in flight may or may not have been stored; retrying them with the same
 // event IDs is safe. Errors: ErrClosed on a second call.
+// FsyncsEachAppend implements eventstore.FsyncReporter: false only for the
+// embedded server with SyncInterval. An external server's policy is its
+// own (and a replicated stream's acknowledgement waits for a quorum, which
+// batches share too): taken to be true.
+func (s *Store) FsyncsEachAppend() bool {
+	return s.srv == nil || s.cfg.Sync != SyncInterval
+}
+
 func (s *Store) Close() error {
 	if s.closed.Swap(true) {
 		return eventstore.ErrClosed

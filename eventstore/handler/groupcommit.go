@@ -64,6 +64,9 @@ type batch struct {
 type committer struct {
 	h     *Handler
 	batch eventstore.BatchAppender // nil: per-command appends
+	// fsyncEach: a plain append waits for an fsync of its own (the store
+	// is not an eventstore.FsyncReporter saying otherwise).
+	fsyncEach bool
 
 	mu       sync.Mutex
 	ready    []*shopEntry // shops with queued commands and no batch in flight
@@ -116,6 +119,10 @@ const maxResends = 256
 func newCommitter(h *Handler) *committer {
 	g := &committer{h: h, stats: BatchStats{BySize: map[int]int64{}}}
 	g.batch, _ = h.store.(eventstore.BatchAppender)
+	g.fsyncEach = true
+	if r, ok := h.store.(eventstore.FsyncReporter); ok {
+		g.fsyncEach = r.FsyncsEachAppend()
+	}
 	// Another batch while one is in flight only when it is worth an fsync
 	// of its own; below that, the queue waits and grows.
 	g.fill = h.cfg.MaxBatchEvents / 4
@@ -388,14 +395,23 @@ func (g *committer) commit(b *batch) {
 	g.launchLocked()
 }
 
-// small reports whether b goes out as one append per command, in
-// parallel, instead of one atomic batch: a few single-event commands, one
-// per shop. An atomic batch costs the server a fixed 2-3 ms here (it
-// stages the batch in a store of its own, created and deleted per batch)
-// where a plain publish costs one fsync (0.2-0.3 ms); below
-// Config.SmallBatch commands, publishing each is faster.
+// small reports whether b goes out as one append per command (shops in
+// parallel, each shop's commands in order) instead of one atomic batch.
+// An atomic batch costs the server a fixed 2-3 ms here (it stages the
+// batch in a store of its own, created and deleted per batch) where a
+// plain publish costs one fsync (0.2-0.3 ms): below Config.SmallBatch
+// single-event commands, one per shop, publishing each is faster. Where a
+// plain append waits for no fsync (interval sync), a batch shares nothing
+// and every batch of single-event commands goes out command by command
+// (docs/performance.md, section 4).
 func (g *committer) small(b *batch) bool {
-	return len(b.cmds) <= g.h.cfg.SmallBatch && len(b.shops) == len(b.cmds) && eventsOf(b.cmds) == len(b.cmds)
+	if g.h.cfg.SmallBatch < 0 || eventsOf(b.cmds) != len(b.cmds) {
+		return false
+	}
+	if !g.fsyncEach {
+		return true
+	}
+	return len(b.cmds) <= g.h.cfg.SmallBatch && len(b.shops) == len(b.cmds)
 }
 
 func eventsOf(cmds []*command) int {

@@ -509,3 +509,75 @@ func TestCancelledCallerLeavesTheBatchWhole(t *testing.T) {
 	require.True(t, again.Replayed, "the cancelled caller's command was stored with its batch: %v %+v", payoutsOf(t, store, a.Stream()), h.Stats())
 	require.Equal(t, map[string]int{"A1": 1}, payoutsOf(t, store, a.Stream()))
 }
+
+// With interval sync a plain append waits for no fsync, so a batch shares
+// nothing: a batch of single-event commands goes out command by command,
+// even past Config.SmallBatch and with two commands on one shop (in
+// order). With fsync always the same batch is one atomic batch.
+func TestIntervalSyncAppendsSingleEventCommandsOneByOne(t *testing.T) {
+	for _, tc := range []struct {
+		sync        jetstream.Sync
+		wantBatches bool
+	}{
+		{jetstream.SyncInterval, false},
+		{jetstream.SyncAlways, true},
+	} {
+		t.Run(string(tc.sync), func(t *testing.T) {
+			ctx := context.Background()
+			s, err := jetstream.Open(ctx, jetstream.Config{DataDir: t.TempDir(), Sync: tc.sync})
+			require.NoError(t, err)
+			t.Cleanup(func() { s.Close() })
+			require.Equal(t, tc.sync == jetstream.SyncAlways, s.FsyncsEachAppend())
+			store := &hookStore{Store: s}
+			h := handler.New(store, handler.Config{Clock: (&fakeClock{now: start}).Now})
+			ids := []string{"blocker"}
+			for i := range 10 {
+				ids = append(ids, fmt.Sprintf("s%d", i))
+			}
+			refs := map[string]domain.Ref{}
+			for _, id := range ids {
+				refs[id] = jdShop(t, h, id, "100", 2)
+			}
+			release := make(chan struct{})
+			store.arm(hold(release, nil))
+			blocker := async(ctx, h, payout(refs["blocker"], "B1", "O0", "1"), handler.Meta{Actor: admin})
+			require.Eventually(t, func() bool { ev, _ := store.sizes(); return len(ev) == 1 }, 10*time.Second, time.Millisecond)
+			// 12 commands: above the default SmallBatch of 8, two shops twice.
+			var outs []<-chan outcome
+			for i, id := range ids[1:] {
+				outs = append(outs, async(ctx, h, payout(refs[id], "P"+id, "O0", "60"), handler.Meta{Actor: admin}))
+				if i < 2 {
+					waitQueued(t, h, len(outs))
+					// The second on the shop is decided against the first
+					// (60 + 30 within the daily 100; a refusal would wait
+					// for the first to be stored, see confirmRejection).
+					outs = append(outs, async(ctx, h, payout(refs[id], "Q"+id, "O1", "30"), handler.Meta{Actor: admin}))
+				}
+				waitQueued(t, h, len(outs))
+			}
+			store.mu.Lock()
+			batchesBefore := store.batches
+			store.mu.Unlock()
+			close(release)
+			require.NoError(t, (<-blocker).err)
+			for _, o := range outs {
+				require.NoError(t, (<-o).err)
+			}
+			for i, id := range ids[1:] {
+				want := map[string]int{"P" + id: 1}
+				if i < 2 {
+					want["Q"+id] = 1
+				}
+				require.Equal(t, want, payoutsOf(t, store, refs[id].Stream()), id)
+			}
+			store.mu.Lock()
+			batches := store.batches - batchesBefore
+			store.mu.Unlock()
+			if tc.wantBatches {
+				require.Positive(t, batches, "fsync always: the 12 commands share an atomic batch")
+			} else {
+				require.Zero(t, batches, "interval sync: no atomic batch")
+			}
+		})
+	}
+}
