@@ -68,7 +68,7 @@ func (m *serviceMetrics) gauges(s *Service) {
 }
 
 // instrument times the store's appends. The wrapper keeps the store's
-// batch capability (group commit needs it).
+// batch capability and its fsync report (group commit needs both).
 func (m *serviceMetrics) instrument(st eventstore.Store) eventstore.Store {
 	in := instrumented{Store: st, m: m}
 	if b, ok := st.(eventstore.BatchAppender); ok {
@@ -90,6 +90,15 @@ func (i instrumented) Append(ctx context.Context, stream string, expected events
 		i.m.appended.Add(uint64(len(events)))
 	}
 	return res, err
+}
+
+// FsyncsEachAppend passes the store's eventstore.FsyncReporter on (true
+// for a store without one): group commit chooses how to append by it.
+func (i instrumented) FsyncsEachAppend() bool {
+	if r, ok := i.Store.(eventstore.FsyncReporter); ok {
+		return r.FsyncsEachAppend()
+	}
+	return true
 }
 
 type instrumentedBatch struct {
