@@ -122,7 +122,9 @@ type Config struct {
 	// SmallBatch: a batch of at most this many single-event commands on
 	// distinct shops goes out as one plain append per command, in
 	// parallel, instead of one atomic batch (default DefaultSmallBatch;
-	// -1: always an atomic batch).
+	// -1: always an atomic batch). With a store whose plain appends wait
+	// for no fsync (eventstore.FsyncReporter), every batch of single-event
+	// commands goes out that way, whatever its size.
 	SmallBatch int
 	// CommitTimeout bounds one batch's append (default 30 s). Batches do
 	// not run on a caller's context: a cancelled caller must not abort
