@@ -28,7 +28,7 @@ test: vet depcheck ## every test, with the race detector
 test-short:
 	$(GO) test -count=1 -short $(PKGS)
 
-bench: ## the command mix, then InitiatePayout alone (fsync and interval), in process and over HTTP vs raw JetStream publishes and batches (and a naive PostgreSQL payout), two runs (the mix about 5 min, the second not yet timed end to end; tables + bench-results.json, bench-initiate.json; docs/performance.md)
+bench: ## the command mix, then InitiatePayout alone (fsync and interval), in process and over HTTP vs raw JetStream publishes and batches (and a naive PostgreSQL payout), two runs (the mix about 5 min, the second about 10 min; tables + bench-results.json, bench-initiate.json; docs/performance.md)
 	$(GO) run ./cmd/payoutbench
 	$(GO) run ./cmd/payoutbench -mix initiate -sync always,interval -postgres=false -json bench-initiate.json
 
