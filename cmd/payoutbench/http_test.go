@@ -1,13 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -378,22 +375,9 @@ func TestHTTPAnswers(t *testing.T) {
 // compared with its in-process twin. It measures nothing.
 func TestHTTPRun(t *testing.T) {
 	dir := t.TempDir()
-	out := filepath.Join(dir, "run.json")
-	var stdout bytes.Buffer
-	err := run(context.Background(), []string{"-shops", "10", "-orders", "4", "-clients", "2", "-duration", "1s", "-rounds", "1",
+	rep, stdout := runForReport(t, dir, "-shops", "10", "-orders", "4", "-clients", "2", "-duration", "1s", "-rounds", "1",
 		"-sync", "interval", "-raw", "none", "-raw-batches", "none", "-postgres=false", "-follow=false", "-setup-clients", "2",
-		"-data", filepath.Join(dir, "data"), "-json", out}, &stdout, io.Discard)
-	if err != nil {
-		t.Fatalf("%v\n%s", err, stdout.String())
-	}
-	b, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rep Report
-	if err := json.Unmarshal(b, &rep); err != nil {
-		t.Fatal(err)
-	}
+		"-data", filepath.Join(dir, "data"))
 	mapped := map[string]bool{}
 	for _, tc := range mixCommandCases() {
 		mapped[tc.cmd(domain.Ref{}).CommandName()] = true
@@ -446,7 +430,7 @@ func TestHTTPRun(t *testing.T) {
 		t.Errorf("http setup %+v", rep.HTTP)
 	}
 	for _, want := range []string{"over HTTP", "in-proc/s", "payouts/s", "http.mix_one_shop"} {
-		if !strings.Contains(stdout.String(), want) {
+		if !strings.Contains(stdout, want) {
 			t.Errorf("output lacks %q", want)
 		}
 	}

@@ -66,22 +66,9 @@ func TestFlags(t *testing.T) {
 // comparisons are there. It measures nothing.
 func TestSmallRun(t *testing.T) {
 	dir := t.TempDir()
-	out := filepath.Join(dir, "run.json")
-	var stdout bytes.Buffer
-	err := run(context.Background(), []string{"-shops", "10", "-orders", "4", "-clients", "1,3", "-ops", "120", "-rounds", "2",
-		"-raw-batches", "5", "-setup-clients", "2", "-data", filepath.Join(dir, "data"), "-json", out,
-		"-cpuprofile", filepath.Join(dir, "cpu.prof"), "-http=false"}, &stdout, io.Discard) // HTTP runs: http_test.go
-	if err != nil {
-		t.Fatalf("%v\n%s", err, stdout.String())
-	}
-	b, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rep Report
-	if err := json.Unmarshal(b, &rep); err != nil {
-		t.Fatal(err)
-	}
+	rep, stdout := runForReport(t, dir, "-shops", "10", "-orders", "4", "-clients", "1,3", "-ops", "120", "-rounds", "2",
+		"-raw-batches", "5", "-setup-clients", "2", "-data", filepath.Join(dir, "data"),
+		"-cpuprofile", filepath.Join(dir, "cpu.prof"), "-http=false") // HTTP runs: http_test.go
 	kinds := map[string]int{}
 	for _, r := range rep.Results {
 		kinds[r.Kind]++
@@ -111,7 +98,7 @@ func TestSmallRun(t *testing.T) {
 	}
 	for _, want := range []string{"cmds/s", "raw/s", "raw.atomic_batch of 5", "postgres.initiate_payout_one_shop", "projections lag",
 		"consumer delivery", "InitiatePayout", "runtime.NumCPU", "shared machine", "flat%"} {
-		if !strings.Contains(stdout.String(), want) {
+		if !strings.Contains(stdout, want) {
 			t.Errorf("output lacks %q", want)
 		}
 	}
@@ -174,21 +161,8 @@ func runForReport(t *testing.T, dir string, args ...string) (Report, string) {
 // shape: every phase read or replayed the whole log. It measures nothing.
 func TestReplayRun(t *testing.T) {
 	dir := t.TempDir()
-	out := filepath.Join(dir, "replay.json")
-	var stdout bytes.Buffer
-	err := run(context.Background(), []string{"-workload", "replay", "-events", "5000", "-orders", "8", "-stores", "memory,embedded",
-		"-data", filepath.Join(dir, "data"), "-json", out, "-cpuprofile", filepath.Join(dir, "cpu.prof")}, &stdout, io.Discard)
-	if err != nil {
-		t.Fatalf("%v\n%s", err, stdout.String())
-	}
-	b, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rep Report
-	if err := json.Unmarshal(b, &rep); err != nil {
-		t.Fatal(err)
-	}
+	rep, stdout := runForReport(t, dir, "-workload", "replay", "-events", "5000", "-orders", "8", "-stores", "memory,embedded",
+		"-data", filepath.Join(dir, "data"), "-cpuprofile", filepath.Join(dir, "cpu.prof"))
 	if rep.Replay == nil || rep.Replay.Log.Events < 5000 || rep.Replay.Log.HeadPosition != uint64(rep.Replay.Log.Events) {
 		t.Fatalf("replay setup: %+v", rep.Replay)
 	}
@@ -214,7 +188,7 @@ func TestReplayRun(t *testing.T) {
 		t.Errorf("cpu profile: %v", err)
 	}
 	for _, want := range []string{"replay.embedded", "events/s", "ratio", "runtime.NumCPU"} {
-		if !strings.Contains(stdout.String(), want) {
+		if !strings.Contains(stdout, want) {
 			t.Errorf("output lacks %q", want)
 		}
 	}
